@@ -1,0 +1,117 @@
+"""ezkl's pipeline as flat file-to-file functions, with every visibility set explicitly.
+
+    gen_settings(onnx) -> settings.json
+    calibrate(samples, onnx, settings)                  lookup ranges and logrows from real data
+    compile_circuit(onnx, settings) -> step.ezkl
+    setup(step.ezkl, srs) -> vk.key, pk.key              deterministic: the vk is rebuildable
+    gen_witness(input.json, step.ezkl) -> witness.json
+    prove(witness, step.ezkl, pk, srs) -> proof.json
+    verify(proof, settings, vk, srs) -> bool
+
+Visibility: inputs and outputs are "hashed" (the proof exposes only their Poseidon hashes),
+parameters are "fixed" (the step graph's only constants are hyperparameters, baked into the vk).
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import ezkl
+
+from .artifacts import ArtifactError, atomic_path, read_json, write_json
+
+logging.getLogger("ezkl").setLevel(logging.ERROR)  # ezkl logs through Python logging; keep stdout ours
+
+
+class CircuitError(RuntimeError):
+    """ezkl refused or failed; the message says at which stage."""
+
+
+def _call(stage: str, fn, *args, **kwargs):
+    try:
+        ok = fn(*args, **kwargs)
+    except Exception as e:  # ezkl raises bare RuntimeErrors/PanicExceptions from Rust
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
+        raise CircuitError(f"ezkl {stage} failed: {msg}") from None
+    if ok is False:
+        raise CircuitError(f"ezkl {stage} failed")
+    return ok
+
+
+def run_args(scale: int) -> ezkl.PyRunArgs:
+    ra = ezkl.PyRunArgs()
+    ra.input_visibility = "hashed"
+    ra.output_visibility = "hashed"
+    ra.param_visibility = "fixed"
+    ra.input_scale = scale
+    ra.param_scale = scale
+    return ra
+
+
+def gen_settings(onnx: Path, settings: Path, scale: int) -> None:
+    with atomic_path(settings) as tmp:
+        _call("gen_settings", ezkl.gen_settings, str(onnx), str(tmp), py_run_args=run_args(scale))
+
+
+def calibrate(samples: Path, onnx: Path, settings: Path, scale: int, max_logrows: int = 20) -> dict:
+    """Pick lookup ranges and logrows from representative inputs; keep the scale we chose.
+
+    The state must leave the circuit at the scale it entered with, so that step t's output
+    field elements are step t+1's inputs unchanged; anything else is an error here.
+    """
+    with atomic_path(settings) as tmp:
+        tmp.write_bytes(Path(settings).read_bytes())
+        _call(
+            "calibrate_settings",
+            ezkl.calibrate_settings,
+            str(samples), str(onnx), str(tmp), "resources",
+            scales=[scale], scale_rebase_multiplier=[1], max_logrows=max_logrows,
+        )
+    s = read_json(settings)
+    if s["model_output_scales"][0] != s["model_input_scales"][0]:
+        raise CircuitError(
+            f"state leaves the circuit at scale {s['model_output_scales'][0]} but enters at "
+            f"{s['model_input_scales'][0]}: commitments would not chain"
+        )
+    return s
+
+
+def compile_circuit(onnx: Path, settings: Path, compiled: Path) -> None:
+    with atomic_path(compiled) as tmp:
+        _call("compile_circuit", ezkl.compile_circuit, str(onnx), str(tmp), str(settings))
+
+
+def setup(compiled: Path, srs: Path, vk: Path, pk: Path) -> None:
+    with atomic_path(vk) as tvk, atomic_path(pk) as tpk:
+        _call("setup", ezkl.setup, str(compiled), str(tvk), str(tpk), str(srs))
+
+
+def gen_witness(data: Path, compiled: Path, witness: Path) -> dict:
+    with atomic_path(witness) as tmp:
+        _call("gen_witness", ezkl.gen_witness, str(data), str(compiled), str(tmp))
+        w = read_json(tmp, max_bytes=1 << 30)
+    return w
+
+
+def prove(witness: Path, compiled: Path, pk: Path, proof: Path, srs: Path) -> None:
+    with atomic_path(proof) as tmp:
+        _call("prove", ezkl.prove, str(witness), str(compiled), str(pk), str(tmp), "single", str(srs))
+
+
+def verify(proof: Path, settings: Path, vk: Path, srs: Path) -> bool:
+    """True iff the proof verifies; ezkl's errors on malformed proofs count as rejection."""
+    try:
+        return bool(ezkl.verify(str(proof), str(settings), str(vk), str(srs)))
+    except Exception:
+        return False
+
+
+def write_input(path: Path, *inputs: list) -> None:
+    """An ezkl input file: one flat list per graph input (floats, or field elements as hex)."""
+    write_json(path, {"input_data": [list(x) for x in inputs]})
+
+
+__all__ = [
+    "ArtifactError", "CircuitError", "calibrate", "compile_circuit", "gen_settings",
+    "gen_witness", "prove", "run_args", "setup", "verify", "write_input",
+]

@@ -1,0 +1,1 @@
+"""Trainable models, losses, data and the generic SGD step that becomes a circuit."""

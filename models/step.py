@@ -1,0 +1,153 @@
+"""One SGD step as a function of flat vectors, traced generically and exported to ONNX.
+
+    state_out = step(state_in, batch, salt_out)
+
+state = [parameters | momentum buffers (if momentum) | salt]   (the salt makes H(state) hiding)
+batch = [features (B x F) | labels (B x L) | salt]              (the salt makes H(batch) hiding)
+salt_out = the fresh salt that state_out carries
+
+Gradients come from torch.func.grad of a functional_call of the loss, traced with make_fx:
+no hand-written backward pass for any model. Learning rate, momentum, weight decay, the
+architecture and the loss are constants of the traced graph, so the circuit's verification
+key fixes them.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch.func import functional_call, grad
+from torch.fx.experimental.proxy_tensor import make_fx
+
+from .losses import LOSSES
+
+SALT_WORDS = 6  # field elements per salt
+SALT_BITS = 24  # random bits per element: 6 x 24 = 144 bits, each word well inside ezkl's input range check
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each value sits in the flat state and batch vectors."""
+
+    names: tuple[str, ...]
+    shapes: tuple[tuple[int, ...], ...]
+    batch_size: int
+    features: int
+    label_width: int
+    momentum: bool
+
+    @property
+    def n_params(self) -> int:
+        return sum(_numel(s) for s in self.shapes)
+
+    @property
+    def state_len(self) -> int:
+        return self.n_params * (2 if self.momentum else 1) + SALT_WORDS
+
+    @property
+    def batch_len(self) -> int:
+        return self.batch_size * (self.features + self.label_width) + SALT_WORDS
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Layout":
+        return cls(**{**d, "names": tuple(d["names"]), "shapes": tuple(tuple(s) for s in d["shapes"])})
+
+
+def _numel(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def layout_of(module: torch.nn.Module, batch_size: int, features: int, label_width: int, momentum: bool) -> Layout:
+    named = list(module.named_parameters())
+    return Layout(
+        names=tuple(n for n, _ in named),
+        shapes=tuple(tuple(p.shape) for _, p in named),
+        batch_size=batch_size,
+        features=features,
+        label_width=label_width,
+        momentum=momentum,
+    )
+
+
+def flatten(module: torch.nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().reshape(-1) for p in module.parameters()]).float()
+
+
+def unflatten(layout: Layout, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+    out, at = {}, 0
+    for name, shape in zip(layout.names, layout.shapes):
+        n = _numel(shape)
+        out[name] = flat[at : at + n].reshape(shape)
+        at += n
+    return out
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """Plain SGD; momentum adds a velocity buffer to the state, weight decay adds wd * w to the gradient."""
+
+    lr: float
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+
+
+def make_step(module: torch.nn.Module, loss: str, layout: Layout, opt: Optimizer):
+    loss_fn = LOSSES[loss]
+    P, B, F, L = layout.n_params, layout.batch_size, layout.features, layout.label_width
+
+    def loss_of(params, x, y):
+        return loss_fn(functional_call(module, params, (x,)), y)
+
+    grad_of = grad(loss_of)
+
+    def step(state_in, batch, salt_out):
+        w = state_in[:P]
+        x = batch[: B * F].reshape(B, F)
+        y = batch[B * F : B * (F + L)].reshape(B, L)
+        g = grad_of(unflatten(layout, w), x, y)
+        g = torch.cat([g[n].reshape(-1) for n in layout.names])
+        if opt.weight_decay:
+            g = g + opt.weight_decay * w
+        if layout.momentum:
+            v = opt.momentum * state_in[P : 2 * P] + g
+            return torch.cat([w - opt.lr * v, v, salt_out])
+        return torch.cat([w - opt.lr * g, salt_out])
+
+    return step
+
+
+def example_inputs(layout: Layout) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return torch.zeros(layout.state_len), torch.zeros(layout.batch_len), torch.zeros(SALT_WORDS)
+
+
+def export_step(step, layout: Layout, path: Path) -> None:
+    """Trace the step (forward, backward, update) with make_fx and write it as ONNX with the dynamo exporter."""
+    args = example_inputs(layout)
+    gm = make_fx(step)(*args)
+    gm.graph.eliminate_dead_code()  # the forward loss value is traced but unused: drop it
+    gm.recompile()
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            gm,
+            args,
+            str(path),
+            dynamo=True,
+            external_data=False,
+            opset_version=18,  # the newest opset ezkl's tract backend is tested against
+            input_names=["state_in", "batch", "salt_out"],
+            output_names=["state_out"],
+            verbose=False,
+        )

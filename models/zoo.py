@@ -1,0 +1,103 @@
+"""Models are ordinary torch modules; a spec (plain dict) names one so a run can rebuild it.
+
+Built in: logistic regression and a ReLU MLP. A user plugs in their own module with
+{"name": "path/to/file.py:ClassName", "kwargs": {...}}: any nn.Module whose forward maps
+a (batch, features) tensor to (batch, outputs) and whose ops ezkl can compile.
+"""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+
+class LogisticRegression(nn.Module):
+    def __init__(self, in_features: int, out_features: int = 1):
+        super().__init__()
+        self.linear = nn.Linear(in_features, out_features)
+
+    def forward(self, x):
+        return self.linear(x)
+
+
+class MLP(nn.Module):
+    def __init__(self, in_features: int, hidden: list[int] | tuple[int, ...] = (8,), out_features: int = 1):
+        super().__init__()
+        layers, width = [], in_features
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        layers.append(nn.Linear(width, out_features))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+BUILTIN = {"logreg": LogisticRegression, "mlp": MLP}
+
+
+class ModelError(ValueError):
+    """A model spec or base-model file that cannot be used."""
+
+
+def _load_user_class(ref: str):
+    path, _, cls_name = ref.rpartition(":")
+    if not path or not cls_name:
+        raise ModelError(f"model {ref!r}: expected one of {sorted(BUILTIN)} or 'file.py:ClassName'")
+    file = Path(path)
+    if not file.is_file():
+        raise ModelError(f"model file not found: {file}")
+    spec = importlib.util.spec_from_file_location(f"zkpot_user_{file.stem}", file)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:  # user code: report, do not crash
+        raise ModelError(f"could not import {file}: {e}") from None
+    cls = getattr(module, cls_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise ModelError(f"{file} has no nn.Module subclass named {cls_name!r}")
+    return cls
+
+
+def build(spec: dict, seed: int | None = None) -> nn.Module:
+    """Instantiate the module a spec names; a seed makes its initial weights reproducible."""
+    name, kwargs = spec["name"], dict(spec.get("kwargs", {}))
+    cls = BUILTIN.get(name) or _load_user_class(name)
+    if seed is not None:
+        torch.manual_seed(seed)
+    try:
+        return cls(**kwargs)
+    except TypeError as e:
+        raise ModelError(f"model {name!r}: bad arguments {kwargs}: {e}") from None
+
+
+def load_base(module: nn.Module, path: Path) -> None:
+    """Load base weights (safetensors or a torch state dict) into module, shapes checked."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"base model not found: {path}")
+    try:
+        if path.suffix == ".safetensors":
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ModelError(f"base model {path}: unreadable ({e.__class__.__name__})") from None
+    if not isinstance(state, dict):
+        raise ModelError(f"base model {path}: not a state dict")
+    own = dict(module.named_parameters())
+    if set(state) != set(own):
+        raise ModelError(f"base model {path}: parameters {sorted(state)} do not match the model's {sorted(own)}")
+    for name, p in own.items():
+        t = state[name]
+        if tuple(t.shape) != tuple(p.shape):
+            raise ModelError(f"base model {path}: {name} has shape {tuple(t.shape)}, model expects {tuple(p.shape)}")
+        if not torch.isfinite(t).all():
+            raise ModelError(f"base model {path}: {name} contains NaN or infinite values")
+    with torch.no_grad():
+        for name, p in own.items():
+            p.copy_(state[name].to(p.dtype))

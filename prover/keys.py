@@ -1,0 +1,52 @@
+"""SRS and keys for a run's circuit. Keys are cached outside the run, keyed by what determines them.
+
+ezkl.setup is deterministic in (compiled circuit, SRS), so the cache key is the sha256 of both;
+a second run with the same circuit reuses the proving key (hundreds of MB) without recomputing it.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from circuits import pipeline, srs as srs_mod
+from circuits.artifacts import ArtifactError, atomic_path, read_json, sha256_file
+from circuits.srs import cache_dir
+
+from .run import RunDir
+
+
+def _place(src: Path, dst: Path, link: bool = False) -> None:
+    """Copy (public files: editing the bundle must never touch the cache) or hard-link (the private pk)."""
+    with atomic_path(dst) as tmp:
+        tmp.unlink()
+        try:
+            if not link:
+                raise OSError
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+
+
+def setup(run: RunDir, srs_file: Path | None = None, progress=print) -> dict:
+    """Place the SRS in the bundle, then the vk (public) and pk (private); returns the SRS identity."""
+    if not run.compiled.exists():
+        raise ArtifactError(f"{run.compiled} is missing: run `zkpot train` first")
+    k = read_json(run.settings)["run_args"]["logrows"]
+    if srs_file is None:
+        progress(f"generating a dev SRS at logrows {k} (INSECURE: its trapdoor was on this machine)")
+        srs_file = srs_mod.dev_srs(k)
+    ident = srs_mod.identify(srs_file)
+    if ident["logrows"] < k:
+        raise ArtifactError(f"SRS {srs_file} has logrows {ident['logrows']}, the circuit needs {k}")
+    _place(Path(srs_file), run.srs)
+
+    key = sha256_file(run.compiled)[:16] + "-" + ident["sha256"][:16]
+    cached = cache_dir() / "keys" / key
+    if not (cached / "pk.key").exists():
+        progress(f"ezkl setup at logrows {k} (cached as {cached})")
+        cached.mkdir(parents=True, exist_ok=True)
+        pipeline.setup(run.compiled, run.srs, cached / "vk.key", cached / "pk.key")
+    _place(cached / "vk.key", run.vk)
+    _place(cached / "pk.key", run.pk, link=True)
+    return ident

@@ -1,0 +1,90 @@
+"""Prove every stored witness, then write the public bundle's manifest.
+
+Resumable: a proof file exists only once complete (atomic rename), so a restarted prover
+skips finished steps and redoes at most the one it was killed in.
+"""
+from __future__ import annotations
+
+import platform
+import time
+
+import ezkl
+import onnx
+import torch
+
+from circuits import pipeline, srs as srs_mod
+from circuits.artifacts import ArtifactError, read_json, sha256_file, write_json
+from models.step import Layout
+from verifier.schedule import schedule
+
+from .config import RunConfig
+from .run import RunDir
+
+FORMAT = "zkpot/bundle-1"
+
+
+def prove_all(run: RunDir, on_step=lambda t, n, seconds: None) -> None:
+    cfg = RunConfig.load(run.config)
+    n = len(schedule(len(read_json(run.partition)["batches"]), cfg.epochs, cfg.schedule_seed))
+    for t in range(n):
+        if not run.witness(t).exists():
+            raise ArtifactError(f"no witness for step {t}: run `zkpot train` to the end first")
+        if not run.pk.exists():
+            raise ArtifactError(f"{run.pk} is missing: run `zkpot setup` first")
+    for t in range(n):
+        start = time.perf_counter()
+        if not run.proof(t).exists():
+            pipeline.prove(run.witness(t), run.compiled, run.pk, run.proof(t), run.srs)
+        on_step(t + 1, n, time.perf_counter() - start)
+    write_manifest(run)
+
+
+def versions() -> dict:
+    from importlib.metadata import version
+
+    return {
+        "zkpot": version("zkpot"),
+        "ezkl": version("ezkl"),
+        "torch": torch.__version__,
+        "onnx": onnx.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def write_manifest(run: RunDir) -> dict:
+    cfg = RunConfig.load(run.config)
+    part = read_json(run.partition)
+    layout = Layout.from_dict(part["layout"])
+    order = schedule(len(part["batches"]), cfg.epochs, cfg.schedule_seed)
+    first = read_json(run.witness(0), max_bytes=1 << 30)
+    last = read_json(run.witness(len(order) - 1), max_bytes=1 << 30)
+    base_salt = first["inputs"][0][-len(first["inputs"][2]):]
+    srs = srs_mod.identify(run.srs)
+    files = ["step.onnx", "settings.json", "vk.key", "kzg.srs", "base_model.safetensors", "dataset.json"]
+    files += [f"proofs/step_{t:05d}.json" for t in range(len(order))]
+    manifest = {
+        "format": FORMAT,
+        "insecure_dev_srs": srs["origin"] != srs_mod.CEREMONY,
+        "run": {
+            "model": cfg.model_spec(layout.features, layout.label_width),
+            "loss": cfg.loss,
+            "optimizer": {"name": "sgd", "lr": cfg.lr, "momentum": cfg.momentum, "weight_decay": cfg.weight_decay},
+            "batch_size": cfg.batch_size,
+            "epochs": cfg.epochs,
+            "num_batches": len(part["batches"]),
+            "schedule_seed": cfg.schedule_seed,
+            "scale": cfg.scale,
+            "layout": layout.to_dict(),
+        },
+        "base": {"file": "base_model.safetensors", "salt": base_salt,
+                 "commitment": first["processed_inputs"]["poseidon_hash"][0]},
+        "final": {"commitment": last["processed_outputs"]["poseidon_hash"][0]},
+        "dataset": {"file": "dataset.json", "root": read_json(run.dataset)["root"]},
+        "steps": [{"epoch": e, "batch": b, "proof": f"proofs/step_{t:05d}.json"} for t, (e, b) in enumerate(order)],
+        "circuit": {"onnx": "step.onnx", "settings": "settings.json", "vk": "vk.key"},
+        "srs": {"file": "kzg.srs", **srs},
+        "versions": versions(),
+        "files": {f: sha256_file(run.public / f) for f in files},
+    }
+    write_json(run.manifest, manifest)
+    return manifest

@@ -1,0 +1,55 @@
+"""Where a run's files live. Everything under private/ stays with the model owner; public/ is the bundle."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class RunDir:
+    root: Path
+
+    # shared
+    @property
+    def config(self) -> Path: return self.root / "config.json"
+    # private: data, weights, salts, witnesses, proving key
+    @property
+    def private(self) -> Path: return self.root / "private"
+    @property
+    def master_key(self) -> Path: return self.private / "master.key"
+    @property
+    def data(self) -> Path: return self.private / "data.npz"
+    @property
+    def partition(self) -> Path: return self.private / "partition.json"
+    @property
+    def compiled(self) -> Path: return self.private / "step.ezkl"
+    @property
+    def calibration(self) -> Path: return self.private / "calibration.json"
+    @property
+    def pk(self) -> Path: return self.private / "pk.key"
+    @property
+    def final_model(self) -> Path: return self.private / "final_model.safetensors"
+    @property
+    def final_opening(self) -> Path: return self.private / "final_opening.json"
+    @property
+    def report(self) -> Path: return self.private / "train_report.json"
+    def step_input(self, t: int) -> Path: return self.private / "inputs" / f"step_{t:05d}.json"
+    def witness(self, t: int) -> Path: return self.private / "witnesses" / f"step_{t:05d}.json"
+    # public bundle
+    @property
+    def public(self) -> Path: return self.root / "public"
+    @property
+    def onnx(self) -> Path: return self.public / "step.onnx"
+    @property
+    def settings(self) -> Path: return self.public / "settings.json"
+    @property
+    def vk(self) -> Path: return self.public / "vk.key"
+    @property
+    def srs(self) -> Path: return self.public / "kzg.srs"
+    @property
+    def base_model(self) -> Path: return self.public / "base_model.safetensors"
+    @property
+    def dataset(self) -> Path: return self.public / "dataset.json"
+    @property
+    def manifest(self) -> Path: return self.public / "manifest.json"
+    def proof(self, t: int) -> Path: return self.public / "proofs" / f"step_{t:05d}.json"

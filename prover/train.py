@@ -1,0 +1,216 @@
+"""Private training in fixed point, reproduced exactly by the circuit.
+
+The run's weights *are* the circuit's outputs: step t is ezkl's witness for
+(state_t, batch, salt), and state_{t+1} is that witness's output field elements, fed to
+step t+1 unchanged. So the commitments chain bit for bit, and proving later only has to
+replay stored witnesses. A float torch run of the same schedule gives the comparison.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import ezkl
+from safetensors.torch import save_file
+
+from circuits import pipeline
+from circuits.artifacts import read_json, write_json
+from models import data as datasets
+from models import zoo
+from models.losses import encode_labels
+from models.step import Layout, Optimizer, SALT_WORDS, export_step, flatten, layout_of, make_step, unflatten
+from verifier.schedule import schedule
+
+from .commit import batch_vector, commitment, load_or_create_master_key, partition, salt_values, salt_words, to_felts
+from .config import RunConfig
+from .run import RunDir
+
+
+class TrainError(RuntimeError):
+    """Training cannot go on; the message says why and what to change."""
+
+
+def _out_features(cfg: RunConfig, y: np.ndarray) -> int:
+    if cfg.loss == "ce":
+        return int(np.nanmax(y)) + 1 if y.size else 1
+    return 1 if y.ndim == 1 else y.shape[1]
+
+
+def load_dataset(cfg: RunConfig) -> tuple[np.ndarray, np.ndarray, int]:
+    """Validated, standardised features; labels encoded for the loss; the model's output width."""
+    X, y = datasets.load(cfg.data, cfg.label)
+    datasets.validate(X, y)
+    if cfg.features is not None:
+        X = X[:, : cfg.features]
+    if cfg.rows is not None:
+        if cfg.rows > len(X):
+            raise datasets.DataError(f"asked for {cfg.rows} rows, the dataset has {len(X)}")
+        keep = np.sort(np.random.default_rng(cfg.seed).permutation(len(X))[: cfg.rows])
+        X, y = X[keep], y[keep]
+    out = _out_features(cfg, y)
+    return datasets.standardise(X).astype(np.float32), encode_labels(cfg.loss, y, out), out
+
+
+def build_model(cfg: RunConfig, in_features: int, out_features: int) -> torch.nn.Module:
+    module = zoo.build(cfg.model_spec(in_features, out_features), seed=cfg.seed)
+    if cfg.base:
+        zoo.load_base(module, cfg.base)
+    return module.float()
+
+
+def optimizer(cfg: RunConfig) -> Optimizer:
+    return Optimizer(lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def initial_state(layout: Layout, module: torch.nn.Module) -> torch.Tensor:
+    w = flatten(module)
+    return torch.cat([w, torch.zeros_like(w)]) if layout.momentum else w
+
+
+def float_run(step, state0, X, Y, parts, order, salt_len=SALT_WORDS):
+    """The same schedule in float32 torch: the reference, and calibration samples for ezkl."""
+    state, trace = torch.cat([state0, torch.zeros(salt_len)]), []
+    for _, b in order:
+        batch = torch.tensor(batch_vector(X, Y, parts[b], [0.0] * salt_len), dtype=torch.float32)
+        trace.append((state, batch))
+        state = step(state, batch, torch.zeros(salt_len)).detach()
+    return state, trace
+
+
+def evaluate(module, layout: Layout, params: torch.Tensor, X: np.ndarray, Y: np.ndarray, loss: str) -> float:
+    """Accuracy (bce, ce) or mean squared error (mse) of flat parameters on the data."""
+    with torch.no_grad():
+        out = torch.func.functional_call(module, unflatten(layout, params), (torch.tensor(X),))
+    y = torch.tensor(Y)
+    if loss == "bce":
+        return float(((out > 0).float() == y).float().mean())
+    if loss == "ce":
+        return float((out.argmax(-1) == y.argmax(-1)).float().mean())
+    return float(((out - y) ** 2).mean())
+
+
+def prepare(run: RunDir, cfg: RunConfig, progress=print) -> None:
+    """Data, partition, step ONNX, float reference, calibrated and compiled circuit."""
+    cfg.validate()
+    X, Y, out = load_dataset(cfg)
+    module = build_model(cfg, X.shape[1], out)
+    layout = layout_of(module, cfg.batch_size, X.shape[1], Y.shape[1], cfg.momentum > 0)
+    parts = partition(len(X), cfg.batch_size, cfg.seed)
+    run.private.mkdir(mode=0o700, parents=True, exist_ok=True)
+    master = load_or_create_master_key(run.master_key)
+    order = schedule(len(parts), cfg.epochs, cfg.schedule_seed)
+
+    run.public.mkdir(parents=True, exist_ok=True)
+    cfg.save(run.config)
+    np.savez(run.data, X=X, Y=Y)
+    write_json(run.partition, {"batches": parts, "layout": layout.to_dict()})
+    save_file({k: v.detach().contiguous() for k, v in module.named_parameters()}, str(run.base_model))
+
+    progress("exporting the SGD step to ONNX (make_fx over torch.func.grad)")
+    step = make_step(module, cfg.loss, layout, optimizer(cfg))
+    export_step(step, layout, run.onnx)
+
+    progress("float reference run and calibration samples")
+    _, trace = float_run(step, initial_state(layout, module), X, Y, parts, order)
+    picks = np.linspace(0, len(trace) - 1, num=min(len(trace), 8)).round().astype(int)
+    samples = [[], [], []]
+    for i in picks:
+        state, batch = trace[i]
+        s = salt_values(salt_words(master, "calibration", int(i)), cfg.scale)
+        samples[0] += state[: -SALT_WORDS].tolist() + s
+        samples[1] += batch[: -SALT_WORDS].tolist() + s
+        samples[2] += s
+    pipeline.write_input(run.calibration, *samples)
+
+    progress("ezkl: settings, calibration, compile")
+    pipeline.gen_settings(run.onnx, run.settings, cfg.scale)
+    pipeline.calibrate(run.calibration, run.onnx, run.settings, cfg.scale, cfg.max_logrows)
+    pipeline.compile_circuit(run.onnx, run.settings, run.compiled)
+
+    progress("committing to the batches")
+    commitments = [commitment(batch_felts(X, Y, parts, b, master, cfg.scale)) for b in range(len(parts))]
+    write_json(run.dataset, {"batch_commitments": commitments, "root": commitment(commitments)})
+
+
+def batch_felts(X, Y, parts, b: int, master: bytes, scale: int) -> list[str]:
+    return to_felts(batch_vector(X, Y, parts[b], salt_values(salt_words(master, "batch", b), scale)), scale)
+
+
+def base_state_felts(run: RunDir, cfg: RunConfig, layout: Layout, master: bytes) -> tuple[list[str], list[int]]:
+    """The initial state as field elements, and its (public) salt words."""
+    from safetensors.torch import load_file
+
+    base = load_file(str(run.base_model))
+    w = torch.cat([base[n].reshape(-1).float() for n in layout.names]).tolist()
+    if layout.momentum:
+        w += [0.0] * len(w)
+    salt = salt_words(master, "state", 0)
+    return to_felts(w + salt_values(salt, cfg.scale), cfg.scale), salt
+
+
+def _check_lookups(t: int, witness: dict, settings: dict) -> None:
+    lo, hi = settings["run_args"]["lookup_range"]
+    seen_lo, seen_hi = witness["min_lookup_inputs"], witness["max_lookup_inputs"]
+    if seen_lo < lo or seen_hi > hi:
+        raise TrainError(
+            f"step {t}: a lookup input reached [{seen_lo}, {seen_hi}], outside the calibrated range "
+            f"[{lo}, {hi}]: lower the learning rate or retrain with more calibration headroom"
+        )
+
+
+def fixed_point_run(run: RunDir, on_step=lambda t, n: None) -> dict:
+    """Every step as an ezkl witness; resumes after the last finished step."""
+    cfg = RunConfig.load(run.config)
+    d = np.load(run.data)
+    X, Y = d["X"], d["Y"]
+    part = read_json(run.partition)
+    parts, layout = part["batches"], Layout.from_dict(part["layout"])
+    settings = read_json(run.settings)
+    committed = read_json(run.dataset)["batch_commitments"]
+    master = load_or_create_master_key(run.master_key)
+    order = schedule(len(parts), cfg.epochs, cfg.schedule_seed)
+
+    state, _ = base_state_felts(run, cfg, layout, master)
+    for t, (_, b) in enumerate(order):
+        if run.witness(t).exists():
+            state = read_json(run.witness(t), max_bytes=1 << 30)["outputs"][0]
+        else:
+            nsalt = to_felts(salt_values(salt_words(master, "state", t + 1), cfg.scale), cfg.scale)
+            pipeline.write_input(run.step_input(t), state, batch_felts(X, Y, parts, b, master, cfg.scale), nsalt)
+            w = pipeline.gen_witness(run.step_input(t), run.compiled, run.witness(t))
+            try:
+                _check_lookups(t, w, settings)
+                if w["processed_inputs"]["poseidon_hash"][1] != committed[b]:
+                    raise TrainError(f"step {t}: batch {b} does not hash to its commitment")
+            except TrainError:
+                run.witness(t).unlink()  # never leave a witness a resumed run would trust
+                raise
+            state = w["outputs"][0]
+        on_step(t + 1, len(order))
+    return finish(run, cfg, layout, state, X, Y, parts, order)
+
+
+def finish(run, cfg, layout, state, X, Y, parts, order) -> dict:
+    """Write the trained model (private) and compare it with the float run of the same schedule."""
+    from safetensors.torch import load_file
+
+    P = layout.n_params
+    fixed = torch.tensor([ezkl.felt_to_float(f, cfg.scale) for f in state[:P]], dtype=torch.float32)
+    module = build_model(cfg, layout.features, layout.label_width)
+    base = load_file(str(run.base_model))
+    module.load_state_dict(base, strict=True)
+    step = make_step(module, cfg.loss, layout, optimizer(cfg))
+    ref, _ = float_run(step, initial_state(layout, module), X, Y, parts, order)
+    ref = ref[:P]
+    save_file({k: v.contiguous() for k, v in unflatten(layout, fixed).items()}, str(run.final_model))
+    write_json(run.final_opening, {"state": state, "note": "field elements of the final state, salt last: opens the final commitment"})
+    metric = "accuracy" if cfg.loss in ("bce", "ce") else "mse"
+    report = {
+        "steps": len(order),
+        "max_abs_weight_diff": float((fixed - ref).abs().max()),
+        f"fixed_point_{metric}": evaluate(module, layout, fixed, X, Y, cfg.loss),
+        f"float_{metric}": evaluate(module, layout, ref, X, Y, cfg.loss),
+        f"base_{metric}": evaluate(module, layout, flatten(module), X, Y, cfg.loss),
+        "metric": metric,
+    }
+    write_json(run.report, report)
+    return report

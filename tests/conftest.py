@@ -1,0 +1,63 @@
+"""Real runs, proved once per session: a small logistic regression (8 features, batches of 4,
+2 batches, 2 epochs = 4 step proofs), and a second run of the same circuit for splicing attacks."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from prover import train as tr
+from prover.config import RunConfig
+from prover.keys import setup
+from prover.prove import prove_all
+from prover.run import RunDir
+
+SMALL = dict(rows=8, features=8, batch_size=4, epochs=2, lr=0.5)
+
+
+def make_run(root: Path, **overrides) -> RunDir:
+    rd = RunDir(root)
+    tr.prepare(rd, RunConfig(**{**SMALL, **overrides}), progress=lambda *_: None)
+    tr.fixed_point_run(rd)
+    setup(rd, None, progress=lambda *_: None)
+    prove_all(rd)
+    return rd
+
+
+@pytest.fixture(scope="session")
+def run_a(tmp_path_factory) -> RunDir:
+    return make_run(tmp_path_factory.mktemp("run_a"))
+
+
+@pytest.fixture(scope="session")
+def run_b(tmp_path_factory) -> RunDir:
+    """Same config, data and circuit; its own master key, so its own salts and commitments."""
+    return make_run(tmp_path_factory.mktemp("run_b"))
+
+
+@pytest.fixture
+def bundle(run_a, tmp_path) -> Path:
+    """A fresh copy of run A's public bundle, for one test to attack."""
+    dst = tmp_path / "public"
+    shutil.copytree(run_a.public, dst)
+    return dst
+
+
+def rehash(public: Path) -> None:
+    """Re-seal the manifest after tampering, as a cheating prover would: the file hashes then
+    say nothing, and the deeper checks must catch the change."""
+    from circuits.artifacts import sha256_file
+
+    m = json.loads((public / "manifest.json").read_text())
+    m["files"] = {name: sha256_file(public / name) for name in m["files"] if (public / name).exists()}
+    for step in m["steps"]:
+        m["files"].setdefault(step["proof"], sha256_file(public / step["proof"]))
+    (public / "manifest.json").write_text(json.dumps(m))
+
+
+def edit_manifest(public: Path, fn) -> None:
+    m = json.loads((public / "manifest.json").read_text())
+    fn(m)
+    (public / "manifest.json").write_text(json.dumps(m))

@@ -1,0 +1,80 @@
+"""The CLI as a user meets it: exit codes, one-line errors, never a traceback."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+def zkpot(*args, cwd=None):
+    r = subprocess.run([sys.executable, "-m", "cli", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+    assert "Traceback" not in r.stdout + r.stderr, r.stderr
+    return r
+
+
+def test_verify_valid_bundle(run_a):
+    r = zkpot("verify", run_a.public)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "VALID" in r.stdout and "INSECURE DEV SRS" in r.stdout
+
+
+def test_verify_tampered_bundle_names_the_check(bundle):
+    (bundle / "proofs" / "step_00003.json").write_text("{}")
+    r = zkpot("verify", bundle)
+    assert r.returncode == 1
+    assert "INVALID" in r.stdout and "proofs/step_00003.json does not match" in r.stdout
+
+
+@pytest.mark.parametrize("content", ["", "{not json", "[1, 2]", '{"format": "zkpot/bundle-1"}'])
+def test_verify_corrupt_manifest(bundle, content):
+    (bundle / "manifest.json").write_text(content)
+    r = zkpot("verify", bundle)
+    assert r.returncode == 1 and "manifest" in r.stdout
+
+
+def test_verify_missing_directory(tmp_path):
+    r = zkpot("verify", tmp_path / "nope")
+    assert r.returncode == 1 and "missing file" in r.stdout
+
+
+def test_inspect(run_a):
+    r = zkpot("inspect", run_a.public)
+    assert r.returncode == 0 and "final commitment" in r.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--data", "missing.csv"], "dataset not found"),
+        (["--loss", "hinge"], "unknown loss"),
+        (["--model", "nope.py:Net"], "model file not found"),
+        (["--base", "missing.safetensors"], "base model not found"),
+        (["--lr", "-1"], "learning rate"),
+    ],
+)
+def test_train_bad_input_is_one_line(tmp_path, args, message):
+    r = zkpot("train", tmp_path / "run", *args)
+    assert r.returncode == 2
+    assert message in r.stderr and len(r.stderr.strip().splitlines()) <= 2, r.stderr
+
+
+def test_train_nan_csv(tmp_path):
+    csv = tmp_path / "d.csv"
+    csv.write_text("a,b,label\n1,2,0\nnan,3,1\n")
+    r = zkpot("train", tmp_path / "run", "--data", csv)
+    assert r.returncode == 2 and "NaN" in r.stderr
+
+
+def test_train_bad_labels(tmp_path):
+    csv = tmp_path / "d.csv"
+    csv.write_text("a,b,label\n1,2,0\n2,3,2\n")
+    r = zkpot("train", tmp_path / "run", "--data", csv, "--batch-size", "1")
+    assert r.returncode == 2 and "bce needs labels" in r.stderr
+
+
+def test_help_reads_as_phases():
+    r = zkpot("--help")
+    assert r.returncode == 0
+    for verb in ("train", "setup", "prove", "verify", "inspect", "demo"):
+        assert verb in r.stdout

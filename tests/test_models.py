@@ -1,0 +1,93 @@
+"""Models, losses and the generic step: the traced step equals torch's own SGD update."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from models import zoo
+from models.data import DataError, load
+from models.losses import LabelError, encode_labels
+from models.step import Optimizer, SALT_WORDS, layout_of, make_step
+from verifier.schedule import schedule
+
+
+@pytest.mark.parametrize("name, loss, out", [("logreg", "bce", 1), ("mlp", "ce", 3), ("mlp", "mse", 2)])
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_step_matches_torch_sgd(name, loss, out, momentum):
+    torch.manual_seed(0)
+    spec = {"name": name, "kwargs": {"in_features": 5, "out_features": out}}
+    module = zoo.build(spec, seed=0)
+    ref = zoo.build(spec, seed=0)
+    B = 4
+    x = torch.randn(B, 5)
+    y = torch.tensor(encode_labels(loss, np.random.default_rng(0).integers(0, 2 if loss != "ce" else 3, (B,) if loss != "mse" else (B, 2)), out))
+    layout = layout_of(module, B, 5, y.shape[1], momentum > 0)
+    step = make_step(module, loss, layout, Optimizer(lr=0.1, momentum=momentum, weight_decay=0.01))
+    w = torch.cat([p.detach().reshape(-1) for p in module.parameters()])
+    state = torch.cat([w] + ([torch.zeros_like(w)] if momentum else []) + [torch.zeros(SALT_WORDS)])
+    batch = torch.cat([x.reshape(-1), y.reshape(-1), torch.zeros(SALT_WORDS)])
+    salt = torch.arange(SALT_WORDS, dtype=torch.float32)
+    new = step(step(state, batch, salt), batch, salt)
+
+    from models.losses import LOSSES
+    opt = torch.optim.SGD(ref.parameters(), lr=0.1, momentum=momentum, weight_decay=0.01)
+    for _ in range(2):
+        opt.zero_grad()
+        LOSSES[loss](ref(x), y).backward()
+        opt.step()
+    want = torch.cat([p.detach().reshape(-1) for p in ref.parameters()])
+    torch.testing.assert_close(new[: layout.n_params], want, rtol=1e-5, atol=1e-6)
+    assert torch.equal(new[-SALT_WORDS:], salt)
+
+
+def test_user_module(tmp_path):
+    f = tmp_path / "net.py"
+    f.write_text("import torch\nclass Net(torch.nn.Module):\n"
+                 "    def __init__(self, in_features, out_features):\n        super().__init__(); self.l = torch.nn.Linear(in_features, out_features)\n"
+                 "    def forward(self, x): return self.l(x)\n")
+    m = zoo.build({"name": f"{f}:Net", "kwargs": {"in_features": 3, "out_features": 1}})
+    assert m(torch.zeros(2, 3)).shape == (2, 1)
+    with pytest.raises(zoo.ModelError, match="no nn.Module subclass"):
+        zoo.build({"name": f"{f}:Missing", "kwargs": {}})
+
+
+def test_base_model_shape_mismatch(tmp_path):
+    from safetensors.torch import save_file
+
+    save_file({"linear.weight": torch.zeros(1, 4), "linear.bias": torch.zeros(1)}, str(tmp_path / "b.safetensors"))
+    m = zoo.build({"name": "logreg", "kwargs": {"in_features": 5}})
+    with pytest.raises(zoo.ModelError, match="shape"):
+        zoo.load_base(m, tmp_path / "b.safetensors")
+
+
+def test_labels_validated():
+    with pytest.raises(LabelError):
+        encode_labels("bce", np.array([0, 1, 2]), 1)
+    with pytest.raises(LabelError):
+        encode_labels("ce", np.array([0, 3]), 3)
+    with pytest.raises(LabelError):
+        encode_labels("mse", np.array([0.0, np.inf]), 1)
+    assert encode_labels("ce", np.array([2, 0]), 3).tolist() == [[0, 0, 1], [1, 0, 0]]
+
+
+def test_data_loading(tmp_path):
+    X, y = load(None)
+    assert X.shape == (569, 30) and set(np.unique(y)) == {0.0, 1.0}
+    (tmp_path / "ragged.csv").write_text("a,b\n1,2\n3\n")
+    with pytest.raises(DataError, match="fields"):
+        load(tmp_path / "ragged.csv")
+    np.savez(tmp_path / "d.npz", X=np.ones((3, 2)), y=np.zeros(2))
+    with pytest.raises(DataError, match="labels"):
+        load(tmp_path / "d.npz")
+    (tmp_path / "bad.npz").write_bytes(b"garbage")
+    with pytest.raises(DataError, match="npz"):
+        load(tmp_path / "bad.npz")
+
+
+def test_schedule_is_a_permutation_per_epoch():
+    s = schedule(5, 3, seed=7)
+    for e in range(3):
+        assert sorted(b for ep, b in s if ep == e) == list(range(5))
+    assert s != schedule(5, 3, seed=8)
+    assert s == schedule(5, 3, seed=7)

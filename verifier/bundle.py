@@ -1,0 +1,67 @@
+"""Reading an untrusted bundle: the manifest's shape, and that every file is the one it names."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from circuits.artifacts import ArtifactError, read_json, sha256_file
+
+FORMAT = "zkpot/bundle-1"
+MAX_MANIFEST = 16 << 20
+SAFE_NAME = re.compile(r"^(proofs/)?[A-Za-z0-9_.-]+$")
+
+REQUIRED = {
+    "format": str, "insecure_dev_srs": bool, "run": dict, "base": dict, "final": dict,
+    "dataset": dict, "steps": list, "circuit": dict, "srs": dict, "versions": dict, "files": dict,
+}
+
+
+class Rejected(Exception):
+    """The bundle fails a check; `check` names it, `step` the proof it concerns (if any)."""
+
+    def __init__(self, check: str, message: str, step: int | None = None):
+        super().__init__(message)
+        self.check, self.step = check, step
+
+    def __str__(self):
+        where = f"step {self.step}: " if self.step is not None else ""
+        return f"{self.check}: {where}{self.args[0]}"
+
+
+def load_manifest(public: Path) -> dict:
+    try:
+        m = read_json(Path(public) / "manifest.json", max_bytes=MAX_MANIFEST)
+    except ArtifactError as e:
+        raise Rejected("manifest", str(e)) from None
+    if not isinstance(m, dict):
+        raise Rejected("manifest", "not a JSON object")
+    for key, typ in REQUIRED.items():
+        if not isinstance(m.get(key), typ):
+            raise Rejected("manifest", f"field {key!r} missing or not a {typ.__name__}")
+    if m["format"] != FORMAT:
+        raise Rejected("manifest", f"format {m['format']!r}, this verifier reads {FORMAT!r}")
+    return m
+
+
+def path_in(public: Path, name) -> Path:
+    """A file the manifest names, refused unless it is a plain name inside the bundle."""
+    if not isinstance(name, str) or not SAFE_NAME.match(name):
+        raise Rejected("manifest", f"unsafe or malformed file name {name!r}")
+    return Path(public) / name
+
+
+def check_files(public: Path, m: dict) -> None:
+    """Every named file exists and has the sha256 the manifest records; every referenced file is named."""
+    named = m["files"]
+    referenced = [m["circuit"].get(k) for k in ("onnx", "settings", "vk")]
+    referenced += [m["srs"].get("file"), m["base"].get("file"), m["dataset"].get("file")]
+    referenced += [s.get("proof") if isinstance(s, dict) else None for s in m["steps"]]
+    for name in referenced:
+        if name not in named:
+            raise Rejected("files", f"{name!r} is used but has no sha256 in the manifest")
+    for name, digest in named.items():
+        path = path_in(public, name)
+        if not path.is_file():
+            raise Rejected("files", f"{name} is missing")
+        if sha256_file(path) != digest:
+            raise Rejected("files", f"{name} does not match its sha256 in the manifest")
