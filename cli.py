@@ -75,6 +75,7 @@ def train(
     weight_decay: float = typer.Option(0.0, help="L2 weight decay added to the gradient."),
     batch_size: int = typer.Option(16, help="Rows per batch (a constant of the circuit)."),
     epochs: int = typer.Option(2, help="Passes over the committed batches."),
+    steps_per_proof: int = typer.Option(1, help="SGD steps unrolled into one circuit (must divide the number of batches): fewer, larger proofs."),
     rows: Optional[int] = typer.Option(None, help="Train on this many rows of the data (default: all)."),
     features: Optional[int] = typer.Option(None, help="Keep only the first N feature columns."),
     base: Optional[Path] = typer.Option(None, help="Base model weights (.safetensors or torch state dict). Default: seeded init."),
@@ -93,6 +94,7 @@ def train(
     else:
         cfg = RunConfig(model=model, hidden=[int(h) for h in hidden.split(",") if h.strip()], loss=loss, lr=lr,
                         momentum=momentum, weight_decay=weight_decay, batch_size=batch_size, epochs=epochs,
+                        steps_per_proof=steps_per_proof,
                         data=str(data) if data else None, label=label, features=features, rows=rows,
                         base=str(base) if base else None, seed=seed, schedule_seed=schedule_seed, scale=scale)
         tr.prepare(rd, cfg, progress=_say)
@@ -139,7 +141,7 @@ def prove(run: Path = typer.Argument(..., help="Run directory after `zkpot train
     rd = RunDir(run)
     with _progress() as p:
         task = p.add_task("proving steps", total=None)
-        prove_all(rd, on_step=lambda t, n, s: p.update(task, completed=t, total=n))
+        prove_all(rd, on_chunk=lambda c, n, s: p.update(task, completed=c, total=n))
     out.print(f"public bundle: {rd.public} (hand this directory to verifiers; keep {rd.private} to yourself)")
 
 
@@ -163,7 +165,7 @@ def _print_report(report) -> None:
     for name, detail in report.passed:
         t.add_row(name, "[green]pass[/]", detail)
     for f in report.failures:
-        t.add_row(f.check, "[bold red]FAIL[/]", (f"step {f.step}: " if f.step is not None else "") + str(f.args[0]))
+        t.add_row(f.check, "[bold red]FAIL[/]", (f"chunk {f.chunk}: " if f.chunk is not None else "") + str(f.args[0]))
     out.print(t)
     for w in report.warnings:
         out.print(f"[bold red on yellow] WARNING [/] [bold]{w}[/]")
@@ -185,7 +187,7 @@ def inspect(public: Path = typer.Argument(..., help="A public bundle directory."
     t.add_row("model", f"{r['model']['name']} {r['model'].get('kwargs', {})}")
     t.add_row("loss / optimizer", f"{r['loss']} / {r['optimizer']}")
     t.add_row("schedule", f"{r['epochs']} epochs x {r['num_batches']} batches of {r['batch_size']}, seed {r['schedule_seed']}")
-    t.add_row("steps proved", str(len(m["steps"])))
+    t.add_row("proofs", f"{len(m['chunks'])} of {r['steps_per_proof']} step(s) each")
     t.add_row("base commitment", m["base"]["commitment"])
     t.add_row("final commitment", m["final"]["commitment"])
     t.add_row("dataset root", m["dataset"]["root"])

@@ -68,7 +68,7 @@ def calibrate(samples: Path, onnx: Path, settings: Path, scale: int, max_logrows
             scales=[scale], scale_rebase_multiplier=[1], max_logrows=max_logrows,
         )
     s = read_json(settings)
-    if s["model_output_scales"][0] != s["model_input_scales"][0]:
+    if s["model_output_scales"][0] != s["model_input_scales"][0] or len(set(s["model_input_scales"])) != 1:
         raise CircuitError(
             f"state leaves the circuit at scale {s['model_output_scales'][0]} but enters at "
             f"{s['model_input_scales'][0]}: commitments would not chain"
@@ -94,8 +94,9 @@ def gen_witness(data: Path, compiled: Path, witness: Path) -> dict:
 
 
 def prove(witness: Path, compiled: Path, pk: Path, proof: Path, srs: Path) -> None:
+    """A proof with the Poseidon transcript, so that ezkl's aggregation can fold it later."""
     with atomic_path(proof) as tmp:
-        _call("prove", ezkl.prove, str(witness), str(compiled), str(pk), str(tmp), "single", str(srs))
+        _call("prove", ezkl.prove, str(witness), str(compiled), str(pk), str(tmp), "for-aggr", str(srs))
 
 
 def verify(proof: Path, settings: Path, vk: Path, srs: Path) -> bool:

@@ -1,6 +1,7 @@
-"""One SGD step as a function of flat vectors, traced generically and exported to ONNX.
+"""SGD steps as a function of flat vectors, traced generically and exported to ONNX.
 
     state_out = step(state_in, batch, salt_out)
+    state_out = chunk(state_in, batch_1, ..., batch_S, salt_out)     S steps in one circuit
 
 state = [parameters | momentum buffers (if momentum) | salt]   (the salt makes H(state) hiding)
 batch = [features (B x F) | labels (B x L) | salt]              (the salt makes H(batch) hiding)
@@ -127,14 +128,36 @@ def make_step(module: torch.nn.Module, loss: str, layout: Layout, opt: Optimizer
     return step
 
 
-def example_inputs(layout: Layout) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    return torch.zeros(layout.state_len), torch.zeros(layout.batch_len), torch.zeros(SALT_WORDS)
+def make_chunk(step, steps: int):
+    """S consecutive steps as one function: a proof of it covers S SGD steps.
+
+    Inner states keep their incoming salt (they are never committed); only the last step
+    takes the fresh salt_out.
+    """
+
+    def chunk(state_in, *batches_and_salt):
+        *batches, salt_out = batches_and_salt
+        assert len(batches) == steps
+        state = state_in
+        for i, batch in enumerate(batches):
+            state = step(state, batch, salt_out if i == steps - 1 else state[-SALT_WORDS:])
+        return state
+
+    return chunk
 
 
-def export_step(step, layout: Layout, path: Path) -> None:
-    """Trace the step (forward, backward, update) with make_fx and write it as ONNX with the dynamo exporter."""
-    args = example_inputs(layout)
-    gm = make_fx(step)(*args)
+def example_inputs(layout: Layout, steps: int) -> tuple[torch.Tensor, ...]:
+    return (torch.zeros(layout.state_len), *[torch.zeros(layout.batch_len)] * steps, torch.zeros(SALT_WORDS))
+
+
+def input_names(steps: int) -> list[str]:
+    return ["state_in", *[f"batch_{i}" for i in range(steps)], "salt_out"]
+
+
+def export_chunk(step, layout: Layout, steps: int, path: Path) -> None:
+    """Trace S steps (forward, backward, update each) with make_fx and write ONNX with the dynamo exporter."""
+    args = example_inputs(layout, steps)
+    gm = make_fx(make_chunk(step, steps))(*args)
     gm.graph.eliminate_dead_code()  # the forward loss value is traced but unused: drop it
     gm.recompile()
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
@@ -147,7 +170,7 @@ def export_step(step, layout: Layout, path: Path) -> None:
             dynamo=True,
             external_data=False,
             opset_version=18,  # the newest opset ezkl's tract backend is tested against
-            input_names=["state_in", "batch", "salt_out"],
+            input_names=input_names(steps),
             output_names=["state_out"],
             verbose=False,
         )

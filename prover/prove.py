@@ -1,7 +1,8 @@
 """Prove every stored witness, then write the public bundle's manifest.
 
 Resumable: a proof file exists only once complete (atomic rename), so a restarted prover
-skips finished steps and redoes at most the one it was killed in.
+skips finished chunks and redoes at most the one it was killed in. Proofs use the Poseidon
+transcript ("for-aggr") so that a run can be folded later from its proofs alone.
 """
 from __future__ import annotations
 
@@ -18,24 +19,31 @@ from models.step import Layout
 from verifier.schedule import schedule
 
 from .config import RunConfig
-from .run import RunDir
+from .run import RunDir, proof_name
 
 FORMAT = "zkpot/bundle-1"
 
 
-def prove_all(run: RunDir, on_step=lambda t, n, seconds: None) -> None:
+def chunks_of(run: RunDir) -> list[list[tuple[int, int]]]:
+    """The run's schedule cut into proofs: chunk c holds steps c*S .. c*S+S-1 as (epoch, batch)."""
     cfg = RunConfig.load(run.config)
-    n = len(schedule(len(read_json(run.partition)["batches"]), cfg.epochs, cfg.schedule_seed))
-    for t in range(n):
-        if not run.witness(t).exists():
-            raise ArtifactError(f"no witness for step {t}: run `zkpot train` to the end first")
-        if not run.pk.exists():
-            raise ArtifactError(f"{run.pk} is missing: run `zkpot setup` first")
-    for t in range(n):
+    order = schedule(len(read_json(run.partition)["batches"]), cfg.epochs, cfg.schedule_seed)
+    S = cfg.steps_per_proof
+    return [order[c * S : (c + 1) * S] for c in range(len(order) // S)]
+
+
+def prove_all(run: RunDir, on_chunk=lambda c, n, seconds: None) -> None:
+    n = len(chunks_of(run))
+    if not run.pk.exists():
+        raise ArtifactError(f"{run.pk} is missing: run `zkpot setup` first")
+    for c in range(n):
+        if not run.witness(c).exists():
+            raise ArtifactError(f"no witness for chunk {c}: run `zkpot train` to the end first")
+    for c in range(n):
         start = time.perf_counter()
-        if not run.proof(t).exists():
-            pipeline.prove(run.witness(t), run.compiled, run.pk, run.proof(t), run.srs)
-        on_step(t + 1, n, time.perf_counter() - start)
+        if not run.proof(c).exists():
+            pipeline.prove(run.witness(c), run.compiled, run.pk, run.proof(c), run.srs)
+        on_chunk(c + 1, n, time.perf_counter() - start)
     write_manifest(run)
 
 
@@ -55,13 +63,13 @@ def write_manifest(run: RunDir) -> dict:
     cfg = RunConfig.load(run.config)
     part = read_json(run.partition)
     layout = Layout.from_dict(part["layout"])
-    order = schedule(len(part["batches"]), cfg.epochs, cfg.schedule_seed)
+    chunks = chunks_of(run)
     first = read_json(run.witness(0), max_bytes=1 << 30)
-    last = read_json(run.witness(len(order) - 1), max_bytes=1 << 30)
-    base_salt = first["inputs"][0][-len(first["inputs"][2]):]
+    last = read_json(run.witness(len(chunks) - 1), max_bytes=1 << 30)
+    base_salt = first["inputs"][0][-len(first["inputs"][-1]):]
     srs = srs_mod.identify(run.srs)
     files = ["step.onnx", "settings.json", "vk.key", "kzg.srs", "base_model.safetensors", "dataset.json"]
-    files += [f"proofs/step_{t:05d}.json" for t in range(len(order))]
+    files += [proof_name(c) for c in range(len(chunks))]
     manifest = {
         "format": FORMAT,
         "insecure_dev_srs": srs["origin"] != srs_mod.CEREMONY,
@@ -71,6 +79,7 @@ def write_manifest(run: RunDir) -> dict:
             "optimizer": {"name": "sgd", "lr": cfg.lr, "momentum": cfg.momentum, "weight_decay": cfg.weight_decay},
             "batch_size": cfg.batch_size,
             "epochs": cfg.epochs,
+            "steps_per_proof": cfg.steps_per_proof,
             "num_batches": len(part["batches"]),
             "schedule_seed": cfg.schedule_seed,
             "scale": cfg.scale,
@@ -80,7 +89,7 @@ def write_manifest(run: RunDir) -> dict:
                  "commitment": first["processed_inputs"]["poseidon_hash"][0]},
         "final": {"commitment": last["processed_outputs"]["poseidon_hash"][0]},
         "dataset": {"file": "dataset.json", "root": read_json(run.dataset)["root"]},
-        "steps": [{"epoch": e, "batch": b, "proof": f"proofs/step_{t:05d}.json"} for t, (e, b) in enumerate(order)],
+        "chunks": [{"proof": proof_name(c), "steps": [list(s) for s in steps]} for c, steps in enumerate(chunks)],
         "circuit": {"onnx": "step.onnx", "settings": "settings.json", "vk": "vk.key"},
         "srs": {"file": "kzg.srs", **srs},
         "versions": versions(),

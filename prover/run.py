@@ -33,8 +33,8 @@ class RunDir:
     def final_opening(self) -> Path: return self.private / "final_opening.json"
     @property
     def report(self) -> Path: return self.private / "train_report.json"
-    def step_input(self, t: int) -> Path: return self.private / "inputs" / f"step_{t:05d}.json"
-    def witness(self, t: int) -> Path: return self.private / "witnesses" / f"step_{t:05d}.json"
+    def chunk_input(self, c: int) -> Path: return self.private / "inputs" / f"chunk_{c:05d}.json"
+    def witness(self, c: int) -> Path: return self.private / "witnesses" / f"chunk_{c:05d}.json"
     # public bundle
     @property
     def public(self) -> Path: return self.root / "public"
@@ -52,4 +52,9 @@ class RunDir:
     def dataset(self) -> Path: return self.public / "dataset.json"
     @property
     def manifest(self) -> Path: return self.public / "manifest.json"
-    def proof(self, t: int) -> Path: return self.public / "proofs" / f"step_{t:05d}.json"
+    def proof(self, c: int) -> Path: return self.public / proof_name(c)
+
+
+def proof_name(c: int) -> str:
+    """Chunk c's proof, relative to the bundle: one proof covers steps_per_proof SGD steps."""
+    return f"proofs/chunk_{c:05d}.json"

@@ -17,7 +17,7 @@ from circuits.artifacts import read_json, write_json
 from models import data as datasets
 from models import zoo
 from models.losses import encode_labels
-from models.step import Layout, Optimizer, SALT_WORDS, export_step, flatten, layout_of, make_step, unflatten
+from models.step import Layout, Optimizer, SALT_WORDS, export_chunk, flatten, layout_of, make_step, unflatten
 from verifier.schedule import schedule
 
 from .commit import batch_vector, commitment, load_or_create_master_key, partition, salt_values, salt_words, to_felts
@@ -95,6 +95,8 @@ def prepare(run: RunDir, cfg: RunConfig, progress=print) -> None:
     module = build_model(cfg, X.shape[1], out)
     layout = layout_of(module, cfg.batch_size, X.shape[1], Y.shape[1], cfg.momentum > 0)
     parts = partition(len(X), cfg.batch_size, cfg.seed)
+    if len(parts) % cfg.steps_per_proof:
+        raise ValueError(f"steps per proof ({cfg.steps_per_proof}) must divide the number of batches ({len(parts)})")
     run.private.mkdir(mode=0o700, parents=True, exist_ok=True)
     master = load_or_create_master_key(run.master_key)
     order = schedule(len(parts), cfg.epochs, cfg.schedule_seed)
@@ -105,20 +107,22 @@ def prepare(run: RunDir, cfg: RunConfig, progress=print) -> None:
     write_json(run.partition, {"batches": parts, "layout": layout.to_dict()})
     save_file({k: v.detach().contiguous() for k, v in module.named_parameters()}, str(run.base_model))
 
-    progress("exporting the SGD step to ONNX (make_fx over torch.func.grad)")
+    S = cfg.steps_per_proof
+    progress(f"exporting {S} SGD step(s) to ONNX (make_fx over torch.func.grad)")
     step = make_step(module, cfg.loss, layout, optimizer(cfg))
-    export_step(step, layout, run.onnx)
+    export_chunk(step, layout, S, run.onnx)
 
     progress("float reference run and calibration samples")
     _, trace = float_run(step, initial_state(layout, module), X, Y, parts, order)
-    picks = np.linspace(0, len(trace) - 1, num=min(len(trace), 8)).round().astype(int)
-    samples = [[], [], []]
-    for i in picks:
-        state, batch = trace[i]
-        s = salt_values(salt_words(master, "calibration", int(i)), cfg.scale)
-        samples[0] += state[: -SALT_WORDS].tolist() + s
-        samples[1] += batch[: -SALT_WORDS].tolist() + s
-        samples[2] += s
+    n_chunks = len(trace) // S
+    picks = np.linspace(0, n_chunks - 1, num=min(n_chunks, 8)).round().astype(int)
+    samples = [[] for _ in range(S + 2)]
+    for c in picks:
+        s = salt_values(salt_words(master, "calibration", int(c)), cfg.scale)
+        samples[0] += trace[c * S][0][:-SALT_WORDS].tolist() + s
+        for i in range(S):
+            samples[1 + i] += trace[c * S + i][1][:-SALT_WORDS].tolist() + s
+        samples[-1] += s
     pipeline.write_input(run.calibration, *samples)
 
     progress("ezkl: settings, calibration, compile")
@@ -152,13 +156,13 @@ def _check_lookups(t: int, witness: dict, settings: dict) -> None:
     seen_lo, seen_hi = witness["min_lookup_inputs"], witness["max_lookup_inputs"]
     if seen_lo < lo or seen_hi > hi:
         raise TrainError(
-            f"step {t}: a lookup input reached [{seen_lo}, {seen_hi}], outside the calibrated range "
+            f"chunk {t}: a lookup input reached [{seen_lo}, {seen_hi}], outside the calibrated range "
             f"[{lo}, {hi}]: lower the learning rate or retrain with more calibration headroom"
         )
 
 
 def fixed_point_run(run: RunDir, on_step=lambda t, n: None) -> dict:
-    """Every step as an ezkl witness; resumes after the last finished step."""
+    """Every chunk of steps as an ezkl witness; resumes after the last finished chunk."""
     cfg = RunConfig.load(run.config)
     d = np.load(run.data)
     X, Y = d["X"], d["Y"]
@@ -169,23 +173,27 @@ def fixed_point_run(run: RunDir, on_step=lambda t, n: None) -> dict:
     master = load_or_create_master_key(run.master_key)
     order = schedule(len(parts), cfg.epochs, cfg.schedule_seed)
 
+    S = cfg.steps_per_proof
+    chunks = [order[c * S : (c + 1) * S] for c in range(len(order) // S)]
     state, _ = base_state_felts(run, cfg, layout, master)
-    for t, (_, b) in enumerate(order):
-        if run.witness(t).exists():
-            state = read_json(run.witness(t), max_bytes=1 << 30)["outputs"][0]
+    for c, steps in enumerate(chunks):
+        if run.witness(c).exists():
+            state = read_json(run.witness(c), max_bytes=1 << 30)["outputs"][0]
         else:
-            nsalt = to_felts(salt_values(salt_words(master, "state", t + 1), cfg.scale), cfg.scale)
-            pipeline.write_input(run.step_input(t), state, batch_felts(X, Y, parts, b, master, cfg.scale), nsalt)
-            w = pipeline.gen_witness(run.step_input(t), run.compiled, run.witness(t))
+            nsalt = to_felts(salt_values(salt_words(master, "state", c + 1), cfg.scale), cfg.scale)
+            batches = [batch_felts(X, Y, parts, b, master, cfg.scale) for _, b in steps]
+            pipeline.write_input(run.chunk_input(c), state, *batches, nsalt)
+            w = pipeline.gen_witness(run.chunk_input(c), run.compiled, run.witness(c))
             try:
-                _check_lookups(t, w, settings)
-                if w["processed_inputs"]["poseidon_hash"][1] != committed[b]:
-                    raise TrainError(f"step {t}: batch {b} does not hash to its commitment")
+                _check_lookups(c, w, settings)
+                for i, (_, b) in enumerate(steps):
+                    if w["processed_inputs"]["poseidon_hash"][1 + i] != committed[b]:
+                        raise TrainError(f"chunk {c}: batch {b} does not hash to its commitment")
             except TrainError:
-                run.witness(t).unlink()  # never leave a witness a resumed run would trust
+                run.witness(c).unlink()  # never leave a witness a resumed run would trust
                 raise
             state = w["outputs"][0]
-        on_step(t + 1, len(order))
+        on_step((c + 1) * S, len(order))
     return finish(run, cfg, layout, state, X, Y, parts, order)
 
 

@@ -52,8 +52,8 @@ def rehash(public: Path) -> None:
 
     m = json.loads((public / "manifest.json").read_text())
     m["files"] = {name: sha256_file(public / name) for name in m["files"] if (public / name).exists()}
-    for step in m["steps"]:
-        m["files"].setdefault(step["proof"], sha256_file(public / step["proof"]))
+    for chunk in m["chunks"]:
+        m["files"].setdefault(chunk["proof"], sha256_file(public / chunk["proof"]))
     (public / "manifest.json").write_text(json.dumps(m))
 
 

@@ -20,10 +20,10 @@ def test_verify_valid_bundle(run_a):
 
 
 def test_verify_tampered_bundle_names_the_check(bundle):
-    (bundle / "proofs" / "step_00003.json").write_text("{}")
+    (bundle / "proofs" / "chunk_00003.json").write_text("{}")
     r = zkpot("verify", bundle)
     assert r.returncode == 1
-    assert "INVALID" in r.stdout and "proofs/step_00003.json does not match" in r.stdout
+    assert "INVALID" in r.stdout and "proofs/chunk_00003.json does not match" in r.stdout
 
 
 @pytest.mark.parametrize("content", ["", "{not json", "[1, 2]", '{"format": "zkpot/bundle-1"}'])

@@ -13,7 +13,7 @@ from verifier.verify import verify_bundle
 def failed_checks(public) -> set[tuple[str, int | None]]:
     report = verify_bundle(public)
     assert not report.ok
-    return {(f.check, f.step) for f in report.failures}
+    return {(f.check, f.chunk) for f in report.failures}
 
 
 def test_honest_run_verifies(run_a):
@@ -21,7 +21,7 @@ def test_honest_run_verifies(run_a):
     assert report.ok, [str(f) for f in report.failures]
     assert [name for name, _ in report.passed] == ["files", "circuit", "proofs", "base", "chain", "final", "schedule"]
     assert any("INSECURE DEV SRS" in w for w in report.warnings)
-    assert len(report.manifest["steps"]) == 4
+    assert len(report.manifest["chunks"]) == 4
 
 
 def test_fixed_point_run_is_the_circuit_run(run_a):
@@ -36,13 +36,13 @@ def test_fixed_point_run_is_the_circuit_run(run_a):
 
 
 def test_any_changed_file_is_caught_by_its_hash(bundle):
-    proof = bundle / "proofs" / "step_00001.json"
+    proof = bundle / "proofs" / "chunk_00001.json"
     proof.write_text(proof.read_text().replace('"transcript_type"', '"transcript_type" ', 1))
     assert failed_checks(bundle) == {("files", None)}
 
 
 def test_flipped_proof_byte(bundle):
-    path = bundle / "proofs" / "step_00002.json"
+    path = bundle / "proofs" / "chunk_00002.json"
     p = json.loads(path.read_text())
     p["proof"][100] ^= 0x01
     p["hex_proof"] = None
@@ -53,16 +53,16 @@ def test_flipped_proof_byte(bundle):
 
 def test_changed_public_instance(bundle):
     """A proof claiming another output commitment no longer verifies."""
-    path = bundle / "proofs" / "step_00001.json"
+    path = bundle / "proofs" / "chunk_00001.json"
     p = json.loads(path.read_text())
-    p["instances"][0][3] = p["instances"][0][0]
+    p["instances"][0][-1] = p["instances"][0][0]
     path.write_text(json.dumps(p))
     rehash(bundle)
     assert ("proofs", 1) in failed_checks(bundle)
 
 
 def test_two_steps_swapped(bundle):
-    a, b = bundle / "proofs" / "step_00001.json", bundle / "proofs" / "step_00002.json"
+    a, b = bundle / "proofs" / "chunk_00001.json", bundle / "proofs" / "chunk_00002.json"
     tmp = a.read_bytes()
     a.write_bytes(b.read_bytes())
     b.write_bytes(tmp)
@@ -73,13 +73,13 @@ def test_two_steps_swapped(bundle):
 
 
 def test_step_replayed(bundle):
-    shutil.copy(bundle / "proofs" / "step_00001.json", bundle / "proofs" / "step_00003.json")
+    shutil.copy(bundle / "proofs" / "chunk_00001.json", bundle / "proofs" / "chunk_00003.json")
     rehash(bundle)
     assert ("chain", 3) in failed_checks(bundle)
 
 
 def test_proof_from_another_run(bundle, run_b):
-    shutil.copy(run_b.proof(2), bundle / "proofs" / "step_00002.json")
+    shutil.copy(run_b.proof(2), bundle / "proofs" / "chunk_00002.json")
     rehash(bundle)
     checks = failed_checks(bundle)
     assert ("chain", 2) in checks or ("proofs", 2) in checks
@@ -89,7 +89,7 @@ def test_proof_from_another_run(bundle, run_b):
 def test_whole_bundle_of_another_run_with_our_claims(bundle, run_b):
     """Run B's valid proofs presented under run A's announced base and final commitments."""
     for t in range(4):
-        shutil.copy(run_b.proof(t), bundle / "proofs" / f"step_{t:05d}.json")
+        shutil.copy(run_b.proof(t), bundle / "proofs" / f"chunk_{t:05d}.json")
     rehash(bundle)
     checks = {c for c, _ in failed_checks(bundle)}
     assert {"base", "final", "schedule"} <= checks
@@ -123,13 +123,13 @@ def test_wrong_base_commitment_claim(bundle, run_b):
 
 
 def test_missing_last_step(bundle):
-    edit_manifest(bundle, lambda m: m["steps"].pop())
+    edit_manifest(bundle, lambda m: m["chunks"].pop())
     checks = {c for c, _ in failed_checks(bundle)}
     assert {"final", "schedule"} <= checks
 
 
 def test_missing_middle_step(bundle):
-    edit_manifest(bundle, lambda m: m["steps"].pop(1))
+    edit_manifest(bundle, lambda m: m["chunks"].pop(1))
     checks = failed_checks(bundle)
     assert ("chain", 1) in checks and "schedule" in {c for c, _ in checks}
 

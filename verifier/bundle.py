@@ -12,19 +12,19 @@ SAFE_NAME = re.compile(r"^(proofs/)?[A-Za-z0-9_.-]+$")
 
 REQUIRED = {
     "format": str, "insecure_dev_srs": bool, "run": dict, "base": dict, "final": dict,
-    "dataset": dict, "steps": list, "circuit": dict, "srs": dict, "versions": dict, "files": dict,
+    "dataset": dict, "chunks": list, "circuit": dict, "srs": dict, "versions": dict, "files": dict,
 }
 
 
 class Rejected(Exception):
-    """The bundle fails a check; `check` names it, `step` the proof it concerns (if any)."""
+    """The bundle fails a check; `check` names it, `chunk` the proof it concerns (if any)."""
 
-    def __init__(self, check: str, message: str, step: int | None = None):
+    def __init__(self, check: str, message: str, chunk: int | None = None):
         super().__init__(message)
-        self.check, self.step = check, step
+        self.check, self.chunk = check, chunk
 
     def __str__(self):
-        where = f"step {self.step}: " if self.step is not None else ""
+        where = f"chunk {self.chunk}: " if self.chunk is not None else ""
         return f"{self.check}: {where}{self.args[0]}"
 
 
@@ -55,7 +55,7 @@ def check_files(public: Path, m: dict) -> None:
     named = m["files"]
     referenced = [m["circuit"].get(k) for k in ("onnx", "settings", "vk")]
     referenced += [m["srs"].get("file"), m["base"].get("file"), m["dataset"].get("file")]
-    referenced += [s.get("proof") if isinstance(s, dict) else None for s in m["steps"]]
+    referenced += [c.get("proof") if isinstance(c, dict) else None for c in m["chunks"]]
     for name in referenced:
         if name not in named:
             raise Rejected("files", f"{name!r} is used but has no sha256 in the manifest")

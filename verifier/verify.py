@@ -27,7 +27,6 @@ from .bundle import Rejected, check_files, load_manifest, path_in
 from .schedule import schedule
 
 EZKL_VERSION = "22.3.0"
-N_INSTANCES = 4  # H(state_in), H(batch), H(salt_out), H(state_out)
 MAX_PROOF = 4 << 20
 
 
@@ -44,15 +43,16 @@ class Report:
         return not self.failures and self.manifest is not None
 
 
-def _instances(proof_path: Path, t: int) -> list[str]:
+def _instances(proof_path: Path, c: int, n: int) -> list[str]:
+    """A chunk proof's public hashes: H(state_in), H(batch_1..S), H(salt_out), H(state_out)."""
     try:
         p = read_json(proof_path, max_bytes=MAX_PROOF)
         inst = p["instances"]
     except (ArtifactError, KeyError, TypeError) as e:
-        raise Rejected("proofs", f"unreadable proof ({e})", t) from None
-    if not (isinstance(inst, list) and len(inst) == 1 and isinstance(inst[0], list) and len(inst[0]) == N_INSTANCES
+        raise Rejected("proofs", f"unreadable proof ({e})", c) from None
+    if not (isinstance(inst, list) and len(inst) == 1 and isinstance(inst[0], list) and len(inst[0]) == n
             and all(isinstance(h, str) for h in inst[0])):
-        raise Rejected("proofs", f"expected {N_INSTANCES} public hashes, found {inst!r:.80}", t)
+        raise Rejected("proofs", f"expected {n} public hashes, found {inst!r:.80}", c)
     return inst[0]
 
 
@@ -61,9 +61,9 @@ def check_circuit(settings: dict, m: dict) -> None:
     hashed = {"Hashed": {"hash_is_public": True, "outlets": []}}
     if ra.get("input_visibility") != hashed or ra.get("output_visibility") != hashed or ra.get("param_visibility") != "Fixed":
         raise Rejected("circuit", "settings must hash inputs and outputs and fix params (anything else exposes or frees values)")
-    scale = m["run"].get("scale")
-    if settings.get("model_input_scales") != [scale] * 3 or settings.get("model_output_scales") != [scale]:
-        raise Rejected("circuit", f"input/output scales differ from the run's scale {scale}: states would not chain")
+    scale, S = m["run"].get("scale"), m["run"].get("steps_per_proof")
+    if settings.get("model_input_scales") != [scale] * (S + 2) or settings.get("model_output_scales") != [scale]:
+        raise Rejected("circuit", f"circuit inputs/outputs are not {S} steps at the run's scale {scale}: states would not chain")
     if settings.get("version") != EZKL_VERSION or m["versions"].get("ezkl") != EZKL_VERSION:
         raise Rejected("circuit", f"made with ezkl {settings.get('version')}/{m['versions'].get('ezkl')}, this verifier uses {EZKL_VERSION}")
 
@@ -79,52 +79,61 @@ def base_commitment(public: Path, m: dict) -> str:
         raise Rejected("base", f"base model unreadable or not matching the layout ({e.__class__.__name__})") from None
     if not shapes_ok or len(weights) != len(layout["names"]):
         raise Rejected("base", "base model parameters do not match the circuit's layout")
-    values = flat.tolist() * (2 if layout["momentum"] else 1)
-    if layout["momentum"]:
-        values[len(values) // 2:] = [0.0] * (len(values) // 2)
+    values = flat.tolist() + ([0.0] * len(flat) if layout["momentum"] else [])
     salt = m["base"].get("salt")
     if not (isinstance(salt, list) and all(isinstance(s, str) for s in salt)):
         raise Rejected("base", "published base salt malformed")
     try:
-        felts = [ezkl.float_to_felt(v, scale) for v in values] + salt
-        return ezkl.poseidon_hash(felts)[0]
+        return ezkl.poseidon_hash([ezkl.float_to_felt(v, scale) for v in values] + salt)[0]
     except Exception as e:
         raise Rejected("base", f"cannot hash the base state ({e})") from None
 
 
-def verify_bundle(public: Path, on_proof=lambda t, n: None) -> Report:
+def load_public(public: Path) -> tuple[dict, dict, dict, list[str]]:
+    """Manifest, settings, SRS identity and batch commitments, each checked for shape and hash."""
+    m = load_manifest(public)
+    check_files(public, m)
+    settings = read_json(path_in(public, m["circuit"]["settings"]))
+    check_circuit(settings, m)
+    ident = srs_mod.identify(path_in(public, m["srs"]["file"]))
+    if ident["logrows"] < settings["run_args"]["logrows"]:
+        raise Rejected("srs", f"SRS logrows {ident['logrows']} is below the circuit's {settings['run_args']['logrows']}")
+    if m["insecure_dev_srs"] != (ident["origin"] != srs_mod.CEREMONY):
+        raise Rejected("srs", f"manifest claims insecure_dev_srs={m['insecure_dev_srs']}, the file's hash says {ident['origin']}")
+    dataset = read_json(path_in(public, m["dataset"]["file"]))
+    batches = dataset.get("batch_commitments") if isinstance(dataset, dict) else None
+    if not isinstance(batches, list) or not batches or not all(isinstance(b, str) for b in batches):
+        raise Rejected("schedule", "dataset.json has no batch commitments")
+    return m, settings, ident, batches
+
+
+def expected_chunks(m: dict, num_batches: int) -> list[list[tuple[int, int]]]:
+    S = int(m["run"]["steps_per_proof"])
+    order = schedule(num_batches, int(m["run"]["epochs"]), int(m["run"]["schedule_seed"]))
+    if S < 1 or len(order) % S:
+        raise Rejected("schedule", f"{len(order)} steps cannot be cut into proofs of {S} steps")
+    return [order[c * S : (c + 1) * S] for c in range(len(order) // S)]
+
+
+def verify_bundle(public: Path, on_proof=lambda c, n: None) -> Report:
     public, report, start = Path(public), Report(), time.perf_counter()
 
-    def fail(check, msg, step=None):
-        report.failures.append(Rejected(check, msg, step))
+    def fail(check, msg, chunk=None):
+        report.failures.append(Rejected(check, msg, chunk))
 
     try:
-        m = load_manifest(public)
-        check_files(public, m)
+        m, settings, ident, batches = load_public(public)
         report.passed.append(("files", f"{len(m['files'])} files match their sha256"))
-        settings = read_json(path_in(public, m["circuit"]["settings"]))
-        check_circuit(settings, m)
-        report.passed.append(("circuit", f"hashed inputs/outputs, fixed params, scale {m['run']['scale']}, "
-                                         f"logrows {settings['run_args']['logrows']}, ezkl {EZKL_VERSION}"))
-        srs_file = path_in(public, m["srs"]["file"])
-        ident = srs_mod.identify(srs_file)
-        if ident["logrows"] < settings["run_args"]["logrows"]:
-            raise Rejected("srs", f"SRS logrows {ident['logrows']} is below the circuit's {settings['run_args']['logrows']}")
-        if m["insecure_dev_srs"] != (ident["origin"] != srs_mod.CEREMONY):
-            raise Rejected("srs", f"manifest claims insecure_dev_srs={m['insecure_dev_srs']}, the file's hash says {ident['origin']}")
-        report.manifest = m
-        dataset = read_json(path_in(public, m["dataset"]["file"]))
-        batches = dataset.get("batch_commitments") if isinstance(dataset, dict) else None
-        if not isinstance(batches, list) or not batches or not all(isinstance(b, str) for b in batches):
-            raise Rejected("schedule", "dataset.json has no batch commitments")
-        expected = schedule(len(batches), int(m["run"]["epochs"]), int(m["run"]["schedule_seed"]))
+        report.passed.append(("circuit", f"hashed inputs/outputs, fixed params, {m['run']['steps_per_proof']} step(s) "
+                                         f"per proof, scale {m['run']['scale']}, logrows {settings['run_args']['logrows']}"))
+        expected = expected_chunks(m, len(batches))
         base = base_commitment(public, m)
+        report.manifest = m
     except Rejected as e:
         report.failures.append(e)
-        report.seconds = time.perf_counter() - start
-        return report
-    except (ArtifactError, KeyError, TypeError, ValueError) as e:
+    except (ArtifactError, KeyError, TypeError, ValueError, AttributeError) as e:
         report.failures.append(Rejected("manifest", f"malformed bundle ({e.__class__.__name__}: {e})"))
+    if report.failures:
         report.seconds = time.perf_counter() - start
         return report
 
@@ -134,38 +143,51 @@ def verify_bundle(public: Path, on_proof=lambda t, n: None) -> Report:
         report.warnings.append(f"INSECURE DEV SRS (sha256 {ident['sha256'][:16]}…, logrows {ident['logrows']}): "
                                "whoever made it could forge every proof in this bundle")
 
-    vk = path_in(public, m["circuit"]["vk"])
+    S = m["run"]["steps_per_proof"]
+    settings_file, vk = path_in(public, m["circuit"]["settings"]), path_in(public, m["circuit"]["vk"])
+    srs_file = path_in(public, m["srs"]["file"])
     instances = []
-    for t, step in enumerate(m["steps"]):
+    for c, chunk in enumerate(m["chunks"]):
         try:
-            proof = path_in(public, step["proof"])
-            instances.append(_instances(proof, t))
-            if not pipeline.verify(proof, path_in(public, m["circuit"]["settings"]), vk, srs_file):
-                fail("proofs", "proof does not verify against the vk", t)
+            proof = path_in(public, chunk["proof"])
+            instances.append(_instances(proof, c, S + 3))
+            if not pipeline.verify(proof, settings_file, vk, srs_file):
+                fail("proofs", "proof does not verify against the vk", c)
         except Rejected as e:
             report.failures.append(e)
-            instances.append([None] * N_INSTANCES)
-        on_proof(t + 1, len(m["steps"]))
+            instances.append([None] * (S + 3))
+        on_proof(c + 1, len(m["chunks"]))
     if not any(f.check == "proofs" for f in report.failures):
-        report.passed.append(("proofs", f"{len(instances)} step proofs verify against the vk"))
+        report.passed.append(("proofs", f"{len(instances)} proofs of {S} step(s) verify against the vk"))
+    check_claims(m, instances, batches, base, expected, report)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def check_claims(m: dict, instances: list[list[str]], batches: list[str], base: str,
+                 expected: list[list[tuple[int, int]]], report: Report) -> None:
+    """Base, chain, final and schedule, on the proofs' public hashes alone."""
+
+    def fail(check, msg, chunk=None):
+        report.failures.append(Rejected(check, msg, chunk))
 
     # base: the first state is the public base model
     if m["base"].get("commitment") != base:
         fail("base", "published base weights and salt do not hash to the manifest's base commitment")
-    elif instances and instances[0][0] != base:
+    elif not instances or instances[0][0] != base:
         fail("base", "first proof does not start from the base model", 0)
     else:
-        report.passed.append(("base", "step 0 starts from the public base weights"))
+        report.passed.append(("base", "the first proof starts from the public base weights"))
 
-    # chain: every state is the previous step's output
-    broken = [t for t in range(1, len(instances)) if instances[t][0] != instances[t - 1][3]]
-    for t in broken:
-        fail("chain", f"H(state_in) is not step {t - 1}'s H(state_out)", t)
+    # chain: every state is the previous proof's output
+    broken = [c for c in range(1, len(instances)) if instances[c][0] != instances[c - 1][-1]]
+    for c in broken:
+        fail("chain", f"H(state_in) is not chunk {c - 1}'s H(state_out)", c)
     if not broken:
         report.passed.append(("chain", f"{max(len(instances) - 1, 0)} links, output to input"))
 
     # final: the last state is the announced model
-    if not instances or instances[-1][3] != m["final"].get("commitment"):
+    if not instances or instances[-1][-1] != m["final"].get("commitment"):
         fail("final", "last H(state_out) is not the announced final commitment", len(instances) - 1)
     else:
         report.passed.append(("final", f"run ends at {m['final']['commitment'][:16]}…"))
@@ -176,16 +198,14 @@ def verify_bundle(public: Path, on_proof=lambda t, n: None) -> Report:
         fail("schedule", "the dataset commits to the same batch twice")
     if ezkl.poseidon_hash(batches)[0] != m["dataset"].get("root"):
         fail("schedule", "batch commitments do not hash to the dataset root")
-    claimed = [(s.get("epoch"), s.get("batch")) for s in m["steps"]]
-    if claimed != expected:
-        fail("schedule", f"{len(claimed)} steps in the manifest, the public seed gives {len(expected)} "
-                         "(epochs x batches) in another order" if len(claimed) != len(expected)
-             else "manifest order differs from the order the public seed gives")
-    for t, (e, b) in enumerate(expected[: len(instances)]):
-        if instances[t][1] != batches[b]:
-            fail("schedule", f"uses a batch other than committed batch {b} (epoch {e})", t)
+    claimed = [[tuple(s) for s in c.get("steps", [])] for c in m["chunks"]]
+    if len(claimed) != len(expected):
+        fail("schedule", f"{len(claimed)} proofs in the manifest, the public schedule needs {len(expected)}")
+    elif claimed != expected:
+        fail("schedule", "manifest order differs from the order the public seed gives")
+    for c, steps in enumerate(expected[: len(instances)]):
+        for i, (e, b) in enumerate(steps):
+            if instances[c][1 + i] != batches[b]:
+                fail("schedule", f"step {i} uses a batch other than committed batch {b} (epoch {e})", c)
     if len(report.failures) == before:
         report.passed.append(("schedule", f"{m['run']['epochs']} epochs x {len(batches)} committed batches, public order"))
-
-    report.seconds = time.perf_counter() - start
-    return report
