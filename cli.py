@@ -147,13 +147,17 @@ def prove(run: Path = typer.Argument(..., help="Run directory after `zkpot train
 
 @app.command()
 @_clean_errors
-def verify(public: Path = typer.Argument(..., help="A public bundle directory (contains manifest.json).")):
+def verify(
+    public: Path = typer.Argument(..., help="A public bundle directory (contains manifest.json)."),
+    allow_insecure_dev_srs: bool = typer.Option(False, "--allow-insecure-dev-srs", help="Check a bundle made with a dev SRS anyway (its maker could forge proofs)."),
+):
     """Check a bundle with public files only; exit 0 only if every check holds."""
     from verifier.verify import verify_bundle
 
     with _progress() as p:
         task = p.add_task("verifying proofs", total=None)
-        report = verify_bundle(public, on_proof=lambda t, n: p.update(task, completed=t, total=n))
+        report = verify_bundle(public, allow_insecure_dev_srs,
+                               on_proof=lambda t, n: p.update(task, completed=t, total=n))
     _print_report(report)
     if not report.ok:
         raise typer.Exit(1)
@@ -215,7 +219,7 @@ def demo(
     _train_steps(rd)
     do_setup(rd, None, progress=_say)
     prove.__wrapped__(run)
-    verify.__wrapped__(rd.public)
+    verify.__wrapped__(rd.public, allow_insecure_dev_srs=True)  # the demo's SRS is a dev SRS
 
 
 def main():

@@ -14,14 +14,19 @@ def zkpot(*args, cwd=None):
 
 
 def test_verify_valid_bundle(run_a):
-    r = zkpot("verify", run_a.public)
+    r = zkpot("verify", run_a.public, "--allow-insecure-dev-srs")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "VALID" in r.stdout and "INSECURE DEV SRS" in r.stdout
 
 
+def test_verify_refuses_dev_srs_by_default(run_a):
+    r = zkpot("verify", run_a.public)
+    assert r.returncode == 1 and "INSECURE DEV SRS" in r.stdout and "--allow-insecure-dev-srs" in r.stdout
+
+
 def test_verify_tampered_bundle_names_the_check(bundle):
     (bundle / "proofs" / "chunk_00003.json").write_text("{}")
-    r = zkpot("verify", bundle)
+    r = zkpot("verify", bundle, "--allow-insecure-dev-srs")
     assert r.returncode == 1
     assert "INVALID" in r.stdout and "proofs/chunk_00003.json does not match" in r.stdout
 

@@ -11,13 +11,13 @@ from verifier.verify import verify_bundle
 
 
 def failed_checks(public) -> set[tuple[str, int | None]]:
-    report = verify_bundle(public)
+    report = verify_bundle(public, allow_insecure_dev_srs=True)
     assert not report.ok
     return {(f.check, f.chunk) for f in report.failures}
 
 
 def test_honest_run_verifies(run_a):
-    report = verify_bundle(run_a.public)
+    report = verify_bundle(run_a.public, allow_insecure_dev_srs=True)
     assert report.ok, [str(f) for f in report.failures]
     assert [name for name, _ in report.passed] == ["files", "circuit", "proofs", "base", "chain", "final", "schedule"]
     assert any("INSECURE DEV SRS" in w for w in report.warnings)
@@ -132,6 +132,12 @@ def test_missing_middle_step(bundle):
     edit_manifest(bundle, lambda m: m["chunks"].pop(1))
     checks = failed_checks(bundle)
     assert ("chain", 1) in checks and "schedule" in {c for c, _ in checks}
+
+
+def test_dev_srs_refused_unless_allowed(run_a):
+    report = verify_bundle(run_a.public)
+    assert [(f.check, f.chunk) for f in report.failures] == [("srs", None)]
+    assert "INSECURE DEV SRS" in report.warnings[0]
 
 
 def test_dev_srs_cannot_pose_as_ceremony(bundle):

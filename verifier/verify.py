@@ -115,7 +115,8 @@ def expected_chunks(m: dict, num_batches: int) -> list[list[tuple[int, int]]]:
     return [order[c * S : (c + 1) * S] for c in range(len(order) // S)]
 
 
-def verify_bundle(public: Path, on_proof=lambda c, n: None) -> Report:
+def verify_bundle(public: Path, allow_insecure_dev_srs: bool = False, on_proof=lambda c, n: None) -> Report:
+    """Every check on a bundle. A dev SRS is refused unless explicitly allowed, and flagged either way."""
     public, report, start = Path(public), Report(), time.perf_counter()
 
     def fail(check, msg, chunk=None):
@@ -142,6 +143,10 @@ def verify_bundle(public: Path, on_proof=lambda c, n: None) -> Report:
     else:
         report.warnings.append(f"INSECURE DEV SRS (sha256 {ident['sha256'][:16]}…, logrows {ident['logrows']}): "
                                "whoever made it could forge every proof in this bundle")
+        if not allow_insecure_dev_srs:
+            fail("srs", "the SRS is not a public ceremony file; pass --allow-insecure-dev-srs to check the rest anyway")
+            report.seconds = time.perf_counter() - start
+            return report
 
     S = m["run"]["steps_per_proof"]
     settings_file, vk = path_in(public, m["circuit"]["settings"]), path_in(public, m["circuit"]["vk"])
