@@ -75,7 +75,7 @@ def train(
     weight_decay: float = typer.Option(0.0, help="L2 weight decay added to the gradient."),
     batch_size: int = typer.Option(16, help="Rows per batch (a constant of the circuit)."),
     epochs: int = typer.Option(2, help="Passes over the committed batches."),
-    steps_per_proof: int = typer.Option(1, help="SGD steps unrolled into one circuit (must divide the number of batches): fewer, larger proofs."),
+    steps_per_proof: int = typer.Option(1, help="SGD steps unrolled into one circuit (must divide epochs x batches): fewer, larger proofs."),
     rows: Optional[int] = typer.Option(None, help="Train on this many rows of the data (default: all)."),
     features: Optional[int] = typer.Option(None, help="Keep only the first N feature columns."),
     base: Optional[Path] = typer.Option(None, help="Base model weights (.safetensors or torch state dict). Default: seeded init."),

@@ -147,7 +147,8 @@ def make_chunk(step, steps: int):
 
 
 def example_inputs(layout: Layout, steps: int) -> tuple[torch.Tensor, ...]:
-    return (torch.zeros(layout.state_len), *[torch.zeros(layout.batch_len)] * steps, torch.zeros(SALT_WORDS))
+    # distinct tensors: make_fx would trace one tensor passed twice as one input
+    return (torch.zeros(layout.state_len), *[torch.zeros(layout.batch_len) for _ in range(steps)], torch.zeros(SALT_WORDS))
 
 
 def input_names(steps: int) -> list[str]:

@@ -18,7 +18,7 @@ class RunConfig:
     weight_decay: float = 0.0
     batch_size: int = 16
     epochs: int = 2
-    steps_per_proof: int = 1          # SGD steps unrolled in one circuit; must divide the number of batches
+    steps_per_proof: int = 1          # SGD steps unrolled in one circuit; must divide epochs x batches
     data: str | None = None           # .csv / .npz; None: built-in breast-cancer data
     label: str | None = None          # CSV label column; None: the last column
     features: int | None = None       # keep the first N feature columns (None: all)

@@ -95,8 +95,9 @@ def prepare(run: RunDir, cfg: RunConfig, progress=print) -> None:
     module = build_model(cfg, X.shape[1], out)
     layout = layout_of(module, cfg.batch_size, X.shape[1], Y.shape[1], cfg.momentum > 0)
     parts = partition(len(X), cfg.batch_size, cfg.seed)
-    if len(parts) % cfg.steps_per_proof:
-        raise ValueError(f"steps per proof ({cfg.steps_per_proof}) must divide the number of batches ({len(parts)})")
+    if (len(parts) * cfg.epochs) % cfg.steps_per_proof:
+        raise ValueError(f"steps per proof ({cfg.steps_per_proof}) must divide the run's "
+                         f"{len(parts) * cfg.epochs} steps ({cfg.epochs} epochs x {len(parts)} batches)")
     run.private.mkdir(mode=0o700, parents=True, exist_ok=True)
     master = load_or_create_master_key(run.master_key)
     order = schedule(len(parts), cfg.epochs, cfg.schedule_seed)

@@ -91,3 +91,26 @@ def test_schedule_is_a_permutation_per_epoch():
         assert sorted(b for ep, b in s if ep == e) == list(range(5))
     assert s != schedule(5, 3, seed=8)
     assert s == schedule(5, 3, seed=7)
+
+
+def test_exported_chunk_is_the_torch_chunk(tmp_path):
+    """The ONNX of S unrolled steps computes what torch computes (each batch input distinct)."""
+    from onnx.reference import ReferenceEvaluator
+
+    from models.step import export_chunk, make_chunk
+
+    module = zoo.build({"name": "mlp", "kwargs": {"in_features": 3, "hidden": [4], "out_features": 1}}, seed=0)
+    layout = layout_of(module, 2, 3, 1, False)
+    step = make_step(module, "bce", layout, Optimizer(lr=0.5))
+    export_chunk(step, layout, 3, tmp_path / "chunk.onnx")
+    g = torch.Generator().manual_seed(1)
+    w = torch.cat([p.detach().reshape(-1) for p in module.parameters()])
+    args = [torch.cat([w, torch.rand(SALT_WORDS, generator=g)])]
+    for _ in range(3):
+        args.append(torch.cat([torch.randn(6, generator=g), torch.randint(0, 2, (2,), generator=g).float(), torch.rand(SALT_WORDS, generator=g)]))
+    args.append(torch.rand(SALT_WORDS, generator=g))
+    sess = ReferenceEvaluator(str(tmp_path / "chunk.onnx"))
+    names = [i.name for i in sess.proto_.graph.input]
+    got = sess.run(None, {n: a.numpy() for n, a in zip(names, args)})[0]
+    want = make_chunk(step, 3)(*args)
+    np.testing.assert_allclose(got, want.numpy(), rtol=1e-5, atol=1e-6)
