@@ -32,18 +32,43 @@ def chunks_of(run: RunDir) -> list[list[tuple[int, int]]]:
     return [order[c * S : (c + 1) * S] for c in range(len(order) // S)]
 
 
-def prove_all(run: RunDir, on_chunk=lambda c, n, seconds: None) -> None:
+def prove_all(run: RunDir, on_chunk=lambda c, n, seconds: None, jobs: int = 1,
+              executor: str = "local", address: str | None = None) -> None:
+    """Prove every chunk not proved yet, then write the manifest; on_chunk(done, n, seconds).
+
+    executor "local" proves in this process, or in `jobs` processes (prover/parallel.py);
+    "ray" on a Ray cluster (prover/ray_exec.py; `jobs` caps the provers). The bundle is the same.
+    """
     n = len(chunks_of(run))
     if not run.pk.exists():
         raise ArtifactError(f"{run.pk} is missing: run `zkpot setup` first")
     for c in range(n):
         if not run.witness(c).exists():
             raise ArtifactError(f"no witness for chunk {c}: run `zkpot train` to the end first")
-    for c in range(n):
-        start = time.perf_counter()
-        if not run.proof(c).exists():
+    done = [c for c in range(n) if run.proof(c).exists()]
+    todo = [c for c in range(n) if c not in done]
+
+    def finished(c: int, seconds: float) -> None:
+        done.append(c)
+        on_chunk(len(done), n, seconds)
+
+    if done:
+        on_chunk(len(done), n, 0.0)  # resumed: show the chunks already proved
+    if executor == "ray":
+        from .ray_exec import prove_ray
+
+        prove_ray(run, todo, address, finished, provers=jobs if jobs > 1 else None)
+    elif executor != "local":
+        raise ValueError(f"unknown executor {executor!r}: use local or ray")
+    elif jobs > 1:
+        from .parallel import prove_parallel
+
+        prove_parallel(run, todo, jobs, finished)
+    else:
+        for c in todo:
+            start = time.perf_counter()
             pipeline.prove(run.witness(c), run.compiled, run.pk, run.proof(c), run.srs)
-        on_chunk(c + 1, n, time.perf_counter() - start)
+            finished(c, time.perf_counter() - start)
     write_manifest(run)
 
 
