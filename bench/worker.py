@@ -1,0 +1,226 @@
+"""One benchmark measurement in its own process, so that its peak RSS is its own.
+
+    python -m bench.worker PHASE SPEC_JSON
+
+PHASE is one of:
+  prepare  zkpot's own train phase (prover.train.prepare + fixed_point_run): ONNX export,
+           calibration, compile, every chunk's witness; plus a plain torch SGD loop over the same
+           batches for the "training in plain torch" baseline
+  setup    prover.keys.setup (dev SRS at the circuit's logrows, vk, pk)
+  prove    circuits.pipeline.prove of one chunk's stored witness
+  verify   circuits.pipeline.verify of that proof
+
+SPEC is a JSON object: {"run": dir, "config": RunConfig fields, "run_args": {attr: value}, "chunk": c}.
+"run_args" overrides attributes of circuits.pipeline.run_args(scale) for this process only
+(the ezkl knobs the tuning explores); {"base": "ezkl-default"} starts from ezkl's PyRunArgs
+defaults instead of zkpot's, keeping zkpot's visibilities and scale.
+"calibrate" is {"lookup_safety_margin": m} (zkpot's calibration, another margin) or
+{"base": "ezkl-default"}: ezkl's own calibrate_settings defaults (it picks the scale itself;
+the run is then re-prepared at that scale, so that train quantizes its inputs to it).
+The worker prints one JSON line: {"seconds": ..., "peak_rss_mb": ..., ...}.
+"""
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _patch_run_args(spec: dict) -> None:
+    """Apply the spec's ezkl knobs to every run_args() call in this process (gen_settings uses it)."""
+    from circuits import pipeline
+    import ezkl
+
+    over = dict(spec.get("run_args") or {})
+    base = over.pop("base", "zkpot")
+    orig = pipeline.run_args
+
+    def run_args(scale: int):
+        if base == "ezkl-default":
+            ra = ezkl.PyRunArgs()  # ezkl's defaults, with the visibilities and scale zkpot must keep
+            ra.input_visibility, ra.output_visibility, ra.param_visibility = "hashed", "hashed", "fixed"
+            ra.input_scale = ra.param_scale = scale
+        else:
+            ra = orig(scale)
+        for k, v in over.items():
+            setattr(ra, k, tuple(v) if isinstance(v, list) else v)
+        return ra
+
+    pipeline.run_args = run_args
+
+
+class _ScalePicked(Exception):
+    def __init__(self, scale: int):
+        self.scale = scale
+
+
+def _patch_calibrate(spec: dict, cfg_scale: int) -> None:
+    """Apply the spec's calibration choice to circuits.pipeline.calibrate in this process."""
+    from circuits import pipeline
+    import ezkl
+
+    over = dict(spec.get("calibrate") or {})
+    if not over:
+        return
+    if over.get("base") == "ezkl-default":
+        def calibrate(samples, onnx, settings, scale, max_logrows=20):
+            pipeline._call("calibrate_settings", ezkl.calibrate_settings, str(samples), str(onnx), str(settings),
+                           "resources")  # ezkl's defaults: scale search, margin, rebase multipliers, no max logrows
+            s = pipeline.read_json(settings)
+            picked = s["run_args"]["input_scale"]
+            if picked != cfg_scale:
+                raise _ScalePicked(picked)
+            if s["model_output_scales"][0] != picked or s["run_args"]["param_scale"] != picked:
+                raise pipeline.CircuitError("ezkl's default calibration breaks the scale chain")
+            return s
+    else:
+        orig = pipeline.calibrate
+        margin = over["lookup_safety_margin"]
+
+        def calibrate(samples, onnx, settings, scale, max_logrows=20):
+            real = ezkl.calibrate_settings
+
+            def with_margin(*a, **k):
+                return real(*a, **{**k, "lookup_safety_margin": margin})
+
+            ezkl.calibrate_settings = with_margin
+            try:
+                return orig(samples, onnx, settings, scale, max_logrows)
+            finally:
+                ezkl.calibrate_settings = real
+    pipeline.calibrate = calibrate
+
+
+def _plain_torch_seconds_per_step(run, cfg) -> float:
+    """Ordinary torch training of the same model on the same batches: nn.Module, autograd, optim.SGD."""
+    import numpy as np
+    import torch
+
+    from circuits.artifacts import read_json
+    from models.losses import LOSSES
+    from prover import train as tr
+    from verifier.schedule import schedule
+
+    d = np.load(run.data)
+    X, Y = torch.tensor(d["X"]), torch.tensor(d["Y"])
+    parts = read_json(run.partition)["batches"]
+    order = schedule(len(parts), cfg.epochs, cfg.schedule_seed)
+    module = tr.build_model(cfg, X.shape[1], Y.shape[1])
+    opt = torch.optim.SGD(module.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    loss_fn = LOSSES[cfg.loss]
+    torch.set_num_threads(1)
+    reps = max(1, 200 // len(order))  # at least ~200 steps for a stable per-step time
+    start = time.perf_counter()
+    for _ in range(reps):
+        for _, b in order:
+            idx = torch.tensor(parts[b])
+            opt.zero_grad()
+            loss_fn(module(X[idx]), Y[idx]).backward()
+            opt.step()
+    return (time.perf_counter() - start) / (reps * len(order))
+
+
+def prepare(spec: dict) -> dict:
+    _patch_run_args(spec)
+    from circuits.artifacts import read_json
+    from prover import train as tr
+    from prover.config import RunConfig
+    from prover.run import RunDir
+
+    run, cfg = RunDir(Path(spec["run"])), RunConfig(**spec["config"])
+    t0 = time.perf_counter()
+    _patch_calibrate(spec, cfg.scale)
+    try:
+        tr.prepare(run, cfg, progress=lambda *_: None)
+    except _ScalePicked as e:  # ezkl chose another scale: prepare again, quantizing at that scale
+        import shutil
+
+        shutil.rmtree(run.root)
+        cfg.scale = e.scale
+        _patch_calibrate(spec, cfg.scale)
+        t0 = time.perf_counter()
+        tr.prepare(run, cfg, progress=lambda *_: None)
+    t1 = time.perf_counter()
+    report = tr.fixed_point_run(run)
+    t2 = time.perf_counter()
+    # fixed_point_run also replays the float run for its report; time witness generation alone
+    from circuits import pipeline
+    w0 = time.perf_counter()
+    pipeline.gen_witness(run.chunk_input(0), run.compiled, run.root / "witness_timing.json")
+    witness_s = time.perf_counter() - w0
+    settings = read_json(run.settings)
+    return {
+        "prepare_seconds": t1 - t0,
+        "train_seconds": t2 - t1,
+        "witness_seconds_per_chunk": witness_s,
+        "plain_torch_seconds_per_step": _plain_torch_seconds_per_step(run, cfg),
+        "logrows": settings["run_args"]["logrows"],
+        "num_rows": settings.get("num_rows"),
+        "total_assignments": settings.get("total_assignments"),
+        "lookup_range": settings["run_args"].get("lookup_range"),
+        "run_args": settings["run_args"],
+        "report": report,
+        "steps": report["steps"],
+    }
+
+
+def setup(spec: dict) -> dict:
+    from prover.keys import setup as keys_setup
+    from prover.run import RunDir
+
+    run = RunDir(Path(spec["run"]))
+    t0 = time.perf_counter()
+    keys_setup(run, None, progress=lambda *_: None)
+    return {"seconds": time.perf_counter() - t0, "pk_mb": run.pk.stat().st_size / 2**20,
+            "vk_kb": run.vk.stat().st_size / 1024}
+
+
+def _proof_path(run, spec: dict) -> Path:
+    return run.root / "bench_proofs" / f"chunk_{spec.get('chunk', 0):05d}.json"
+
+
+def prove(spec: dict) -> dict:
+    from circuits import pipeline
+    from prover.run import RunDir
+
+    run = RunDir(Path(spec["run"]))
+    c = spec.get("chunk", 0)
+    out = _proof_path(run, spec)
+    out.parent.mkdir(exist_ok=True)
+    out.unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    pipeline.prove(run.witness(c), run.compiled, run.pk, out, run.srs)
+    seconds = time.perf_counter() - t0
+    proof = json.loads(out.read_text())
+    return {"seconds": seconds, "proof_bytes": out.stat().st_size,
+            "proof_raw_bytes": len(proof.get("proof", [])) if isinstance(proof.get("proof"), list) else None}
+
+
+def verify(spec: dict) -> dict:
+    from circuits import pipeline
+    from prover.run import RunDir
+
+    run = RunDir(Path(spec["run"]))
+    t0 = time.perf_counter()
+    ok = pipeline.verify(_proof_path(run, spec), run.settings, run.vk, run.srs)
+    return {"seconds": time.perf_counter() - t0, "ok": ok}
+
+
+PHASES = {"prepare": prepare, "setup": setup, "prove": prove, "verify": verify}
+
+
+def main(argv: list[str]) -> None:
+    phase, spec = argv[0], json.loads(argv[1])
+    out = PHASES[phase](spec)
+    out["peak_rss_mb"] = _peak_rss_mb()
+    sys.stdout.write("BENCH_RESULT " + json.dumps(out) + "\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
