@@ -1,15 +1,20 @@
 """zkpot: prove that a released model came from a claimed private training run.
 
-Phases, each a command that reads and writes explicit files (so each can be another party's):
-  train    fixed-point training whose every step the circuit reproduces   -> RUN/private, RUN/public/step.onnx
-  setup    SRS and keys for the step circuit                               -> RUN/public/vk.key, RUN/private/pk.key
-  prove    one proof per step and the manifest                             -> RUN/public/
-  verify   check a public bundle with public files alone
-  inspect  show what a bundle claims
-  demo     all of the above on the built-in dataset
+Phases, each a command reading and writing explicit files (so each can be another party's):
+
+- **train**: fixed-point training that the circuit reproduces exactly (RUN/private, RUN/public/step.onnx)
+- **setup**: SRS and keys for the chunk circuit (RUN/public/vk.key, RUN/private/pk.key)
+- **prove**: one proof per chunk of SGD steps, and the manifest (RUN/public/)
+- **fold**: fold the chunk proofs into one run proof (RUN/public/fold/)
+- **verify**: check a public bundle with public files alone
+- **inspect**: show what a bundle claims
+- **publish** / **sign**: a signed verification-key package (PKG/); **keys**: BLS key pairs
+- **srs**: check an SRS file with py_ecc (import), or make an insecure dev one (dev)
+- **demo**: train, set up, prove and verify on the built-in dataset
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -20,12 +25,21 @@ os.environ.setdefault("RUST_LOG", "error")
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False)
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False,
+                  rich_markup_mode="markdown")
 out = Console()
 err = Console(stderr=True)
+
+
+def run_lock(run: Path, command: str):
+    """One prover per run directory (prover/lock.py): a second one is refused with one line."""
+    from prover.lock import run_lock as lock
+
+    return lock(run, command)
 
 
 def _clean_errors(fn):
@@ -39,22 +53,57 @@ def _clean_errors(fn):
         from models.losses import LabelError
         from models.zoo import ModelError
         from prover.train import TrainError
+        from verifier.bundle import Rejected
 
         try:
             return fn(*args, **kwargs)
+        except Rejected as e:  # an input artifact (SRS, package) failed a check: invalid, not bad usage
+            err.print(f"[bold red]rejected:[/] {e}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1)
         except (ArtifactError, CircuitError, DataError, LabelError, ModelError, TrainError, ValueError, OSError) as e:
-            err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error:[/] {_disk_full(e)}{escape(_one_line(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2)
         except KeyboardInterrupt:
             err.print("[yellow]interrupted: finished steps are kept; run the same command again to resume[/]")
             raise typer.Exit(130)
+        except typer.Exit:
+            raise
+        except Exception as e:  # e.g. a library's own I/O error type (safetensors on a full disk)
+            if _disk_full(e):
+                err.print(f"[bold red]error:[/] {_disk_full(e)}{escape(_one_line(e))}", highlight=False, soft_wrap=True)
+                raise typer.Exit(2)
+            if os.environ.get("ZKPOT_DEBUG"):
+                raise
+            err.print(f"[bold red]internal error:[/] {escape(_one_line(e))} ({e.__class__.__name__}; "
+                      "ZKPOT_DEBUG=1 shows the traceback)", highlight=False, soft_wrap=True)
+            raise typer.Exit(3)
 
     return wrapper
 
 
-def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=err, transient=False)
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text or e.__class__.__name__
+
+
+def _disk_full(e: BaseException) -> str:
+    """A full disk reaches us as OSError(ENOSPC) or inside a library's message ("os error 28")."""
+    import errno
+
+    full = getattr(e, "errno", None) == errno.ENOSPC or "No space left on device" in str(e)
+    return "disk full: " if full else ""
+
+
+@contextlib.contextmanager
+def _progress():
+    p = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                 console=err, transient=False)
+    with p:
+        try:
+            yield p
+        except BaseException:
+            p.live.transient = True  # a failure prints its one line, not a half-drawn bar above it
+            raise
 
 
 def _say(msg: str) -> None:
@@ -89,16 +138,17 @@ def train(
     from prover.run import RunDir
 
     rd = RunDir(run)
-    if rd.config.exists():
-        _say(f"resuming {run} with its saved config (options are ignored)")
-    else:
-        cfg = RunConfig(model=model, hidden=[int(h) for h in hidden.split(",") if h.strip()], loss=loss, lr=lr,
-                        momentum=momentum, weight_decay=weight_decay, batch_size=batch_size, epochs=epochs,
-                        steps_per_proof=steps_per_proof,
-                        data=str(data) if data else None, label=label, features=features, rows=rows,
-                        base=str(base) if base else None, seed=seed, schedule_seed=schedule_seed, scale=scale)
-        tr.prepare(rd, cfg, progress=_say)
-    _train_steps(rd)
+    with run_lock(run, "train"):
+        if rd.config.exists():
+            _say(f"resuming {run} with its saved config (options are ignored)")
+        else:
+            cfg = RunConfig(model=model, hidden=[int(h) for h in hidden.split(",") if h.strip()], loss=loss, lr=lr,
+                            momentum=momentum, weight_decay=weight_decay, batch_size=batch_size, epochs=epochs,
+                            steps_per_proof=steps_per_proof,
+                            data=str(data) if data else None, label=label, features=features, rows=rows,
+                            base=str(base) if base else None, seed=seed, schedule_seed=schedule_seed, scale=scale)
+            tr.prepare(rd, cfg, progress=_say)
+        _train_steps(rd)
 
 
 def _train_steps(rd):
@@ -121,28 +171,56 @@ def _train_steps(rd):
 def setup(
     run: Path = typer.Argument(..., help="Run directory made by `zkpot train`."),
     srs: Optional[Path] = typer.Option(None, help="KZG SRS file (e.g. a public ceremony file). Default: generate an INSECURE dev SRS."),
+    fold_fan_in: int = typer.Option(0, help="Plan to fold with this fan-in: the dev SRS is made at the aggregation's logrows (one tau for all proofs)."),
 ):
     """Make the verification key (public) and proving key (private) for the step circuit."""
     from prover.keys import setup as do_setup
     from prover.run import RunDir
 
-    ident = do_setup(RunDir(run), srs, progress=_say)
+    with run_lock(run, "setup"):
+        ident = do_setup(RunDir(run), srs, progress=_say, fold_fan_in=fold_fan_in)
     style = "green" if ident["origin"] == "ceremony" else "bold red"
     out.print(f"SRS logrows {ident['logrows']}, sha256 {ident['sha256'][:16]}…, origin [{style}]{ident['origin']}[/]")
 
 
 @app.command()
 @_clean_errors
-def prove(run: Path = typer.Argument(..., help="Run directory after `zkpot train` and `zkpot setup`.")):
-    """Prove every training step (resumable) and write the public bundle's manifest."""
+def prove(
+    run: Path = typer.Argument(..., help="Run directory after `zkpot train` and `zkpot setup`."),
+    fold_: bool = typer.Option(False, "--fold/--no-fold", help="Also fold the chunk proofs into one run proof (needs ~19 GB per proof folded)."),
+    fan_in: int = typer.Option(1, help="Proofs folded per aggregation when folding."),
+    jobs: int = typer.Option(1, "--jobs", min=1, help="Chunks proved in parallel processes (each holds its own proving key in memory); with --executor ray, at most this many Ray provers."),
+    executor: str = typer.Option("local", "--executor", help="local (this machine) or ray (a Ray cluster, see --address; pip install 'zkpot[ray]')."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address for --executor ray (e.g. ray://head:10001, auto, local); default: auto-detect or start a local instance."),
+):
+    """Prove every chunk of training steps (resumable) and write the public bundle's manifest."""
     from prover.prove import prove_all
     from prover.run import RunDir
 
     rd = RunDir(run)
-    with _progress() as p:
-        task = p.add_task("proving steps", total=None)
-        prove_all(rd, on_chunk=lambda c, n, s: p.update(task, completed=c, total=n))
+    with run_lock(run, "prove"):
+        with _progress() as p:
+            task = p.add_task("proving chunks", total=None)
+            prove_all(rd, on_chunk=lambda c, n, s: p.update(task, completed=c, total=n), jobs=jobs,
+                      executor=executor, address=address)
+        if fold_:
+            fold.__wrapped__(rd.public, fan_in)
     out.print(f"public bundle: {rd.public} (hand this directory to verifiers; keep {rd.private} to yourself)")
+
+
+@app.command()
+@_clean_errors
+def fold(
+    public: Path = typer.Argument(..., help="A public bundle with chunk proofs (from `zkpot prove`); needs no private file."),
+    fan_in: int = typer.Option(1, help="Proofs folded per aggregation: 1 fits 24 GB (logrows 21), 2 needs logrows 22 and ~40 GB with swap."),
+):
+    """Fold a bundle's chunk proofs into one run proof (ezkl aggregation), resumable."""
+    from prover.fold import fold as do_fold
+
+    with _progress() as p:
+        task = p.add_task("folding (minutes per node)", total=None)
+        tree = do_fold(public, fan_in, on_node=lambda lv, i, n, s: p.update(task, description=f"folding level {lv}", completed=i, total=n))
+    out.print(f"run proof: {public / tree['levels'][-1][0]['proof']} ({len(tree['levels'])} level(s), fan-in {fan_in})")
 
 
 @app.command()
@@ -150,14 +228,21 @@ def prove(run: Path = typer.Argument(..., help="Run directory after `zkpot train
 def verify(
     public: Path = typer.Argument(..., help="A public bundle directory (contains manifest.json)."),
     allow_insecure_dev_srs: bool = typer.Option(False, "--allow-insecure-dev-srs", help="Check a bundle made with a dev SRS anyway (its maker could forge proofs)."),
+    package: Optional[Path] = typer.Option(None, "--package", help="A published key package (zkpot publish): the bundle must use its circuit, SRS and base model."),
+    publisher: Optional[list[str]] = typer.Option(None, "--publisher", help="Public key (hex, or a file from `zkpot keys show`) of a publisher you trust; repeat for every co-signer."),
+    rebuild_vk: bool = typer.Option(False, "--rebuild-vk", help="Recompile step.onnx with settings.json and the SRS; the vk must come out byte for byte."),
+    deep: bool = typer.Option(False, "--deep", help="For a folded bundle, also verify every chunk proof (default: the run proof alone)."),
 ):
     """Check a bundle with public files only; exit 0 only if every check holds."""
     from verifier.verify import verify_bundle
 
+    named = _named_publishers(publisher or [], package)
+
     with _progress() as p:
         task = p.add_task("verifying proofs", total=None)
-        report = verify_bundle(public, allow_insecure_dev_srs,
+        report = verify_bundle(public, allow_insecure_dev_srs, deep=deep,
                                on_proof=lambda t, n: p.update(task, completed=t, total=n))
+    _check_published(public, report, package, named, rebuild_vk)
     _print_report(report)
     if not report.ok:
         raise typer.Exit(1)
@@ -167,9 +252,9 @@ def _print_report(report) -> None:
     t = Table(title="zkpot verify", show_lines=False)
     t.add_column("check"); t.add_column("result"); t.add_column("detail")
     for name, detail in report.passed:
-        t.add_row(name, "[green]pass[/]", detail)
+        t.add_row(name, "[green]pass[/]", escape(detail))
     for f in report.failures:
-        t.add_row(f.check, "[bold red]FAIL[/]", (f"chunk {f.chunk}: " if f.chunk is not None else "") + str(f.args[0]))
+        t.add_row(f.check, "[bold red]FAIL[/]", escape((f"chunk {f.chunk}: " if f.chunk is not None else "") + str(f.args[0])))
     out.print(t)
     for w in report.warnings:
         out.print(f"[bold red on yellow] WARNING [/] [bold]{w}[/]")
@@ -195,6 +280,9 @@ def inspect(public: Path = typer.Argument(..., help="A public bundle directory."
     t.add_row("base commitment", m["base"]["commitment"])
     t.add_row("final commitment", m["final"]["commitment"])
     t.add_row("dataset root", m["dataset"]["root"])
+    if "fold" in m:
+        top = m["fold"]["levels"][-1][0]
+        t.add_row("run proof", f"{top['proof']} ({len(m['fold']['levels'])} level(s), fan-in {m['fold']['fan_in']}, logrows {top['logrows']})")
     t.add_row("SRS", f"logrows {m['srs'].get('logrows')}, {m['srs'].get('origin')}, sha256 {str(m['srs'].get('sha256'))[:16]}…")
     t.add_row("versions", ", ".join(f"{k} {v}" for k, v in m["versions"].items()))
     out.print(t)
@@ -214,12 +302,167 @@ def demo(
     from prover.run import RunDir
 
     rd = RunDir(run)
-    if not rd.config.exists():
-        tr.prepare(rd, RunConfig(rows=rows, epochs=epochs), progress=_say)
-    _train_steps(rd)
-    do_setup(rd, None, progress=_say)
-    prove.__wrapped__(run)
+    with run_lock(run, "demo"):
+        if not rd.config.exists():
+            tr.prepare(rd, RunConfig(rows=rows, epochs=epochs), progress=_say)
+        _train_steps(rd)
+        do_setup(rd, None, progress=_say)
+        prove.__wrapped__(run)
     verify.__wrapped__(rd.public, allow_insecure_dev_srs=True)  # the demo's SRS is a dev SRS
+
+
+def _named_publishers(args: list[str], package: Optional[Path]) -> list[bytes]:
+    """--publisher values as public keys, checked before any verification work."""
+    from circuits.artifacts import ArtifactError
+    from verifier.signature import read_publisher
+
+    if args and package is None:
+        raise ArtifactError("--publisher needs --package PKG (the signatures are in the package)")
+    return [read_publisher(a) for a in args]
+
+
+def _check_published(public: Path, report, package: Optional[Path], named: list[bytes], rebuild: bool) -> None:
+    """--package and --rebuild-vk: further checks appended to the bundle's report."""
+    from verifier.bundle import Rejected, path_in
+
+    m = report.manifest
+    if m is None or not (package or rebuild):
+        return
+    if package is not None:
+        from verifier.package import check_package
+
+        try:
+            summary, signed_by = check_package(package, public, m, named)
+            report.passed.append(("package", summary))
+            if signed_by:
+                report.passed.append(("publisher", signed_by))
+            else:
+                report.warnings.append("the package is unsigned: it ties the bundle to its files, not to a publisher")
+        except Rejected as e:
+            report.failures.append(e)
+    if rebuild:
+        from verifier.rebuild import rebuild_vk
+
+        _say("rebuilding the vk from step.onnx, settings.json and the SRS (one ezkl setup)")
+        c = m["circuit"]
+        try:
+            report.passed.append(("rebuild-vk", rebuild_vk(path_in(public, c["onnx"]), path_in(public, c["settings"]),
+                                                           path_in(public, m["srs"]["file"]), path_in(public, c["vk"]))))
+        except Rejected as e:
+            report.failures.append(e)
+
+
+@app.command()
+@_clean_errors
+def publish(
+    run: Path = typer.Argument(..., help="A proved run directory (or its public/ bundle)."),
+    out_dir: Path = typer.Option(..., "--out", help="The package directory to create."),
+    sign: Optional[list[Path]] = typer.Option(None, "--sign", help="Secret key file (zkpot keys new) to sign with; repeat for co-signers: one aggregate signature."),
+    evm: bool = typer.Option(False, "--evm", help="Also render the Solidity verifier (for EVM-transcript proofs of this circuit)."),
+):
+    """Write a verification-key package: circuit, vk, SRS identity, base commitment; signed if --sign."""
+    from prover.publish import publish as do_publish
+
+    meta = do_publish(run, out_dir, sign or [], evm, say=_say)
+    t = Table(title=f"package {out_dir}", show_header=False)
+    t.add_row("files", ", ".join(meta["files"]))
+    style = "green" if meta["srs"]["origin"] == "ceremony" else "bold red"
+    t.add_row("SRS", f"logrows {meta['srs']['logrows']}, sha256 {meta['srs']['sha256'][:16]}…, [{style}]{meta['srs']['origin']}[/]")
+    t.add_row("base commitment", meta["base"]["commitment"])
+    t.add_row("signed", f"{len(sign)} key(s), one aggregate signature" if sign else "[yellow]no[/] (add signatures with `zkpot sign`)")
+    out.print(t)
+
+
+@app.command("sign")
+@_clean_errors
+def sign_package(
+    package: Path = typer.Argument(..., help="A package directory made by `zkpot publish`."),
+    keyfile: Path = typer.Argument(..., help="Your secret key file (zkpot keys new)."),
+):
+    """Co-sign a package: add your signature to its aggregate (check it with `zkpot verify --package` first)."""
+    from prover.publish import cosign
+
+    signers = cosign(package, keyfile)
+    out.print(f"signed; the package now carries one aggregate signature of {len(signers)} key(s): {', '.join(signers)}")
+
+
+keys_app = typer.Typer(no_args_is_help=True, help="Publisher key pairs (BLS12-381, py_ecc proof-of-possession scheme).")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("new")
+@_clean_errors
+def keys_new(keyfile: Path = typer.Argument(..., help="Secret key file to create (mode 0600; never inside public/ or a package).")):
+    """Create a key pair; prints the public key to hand to verifiers."""
+    from prover.signing import new_key
+
+    pk = new_key(keyfile)
+    print(pk.hex())
+    _say(f"secret key in {keyfile} (mode 0600, keep it private); the line above is your public key")
+
+
+@keys_app.command("show")
+@_clean_errors
+def keys_show(keyfile: Path = typer.Argument(..., help="A secret key file made by `zkpot keys new`.")):
+    """Print the public key of a secret key file (e.g. `zkpot keys show k.key > me.pub`)."""
+    from prover.signing import public_key
+
+    print(public_key(keyfile).hex())
+
+
+srs_app = typer.Typer(no_args_is_help=True, help="KZG SRS files: check one with py_ecc, or make an insecure dev one.")
+app.add_typer(srs_app, name="srs")
+
+
+@srs_app.command("import")
+@_clean_errors
+def srs_import(
+    file: Path = typer.Argument(..., help="An ezkl/halo2 KZG SRS file (e.g. a ceremony file, or a bundle's kzg.srs)."),
+    samples: int = typer.Option(256, help="Random pairs/points per pairing check (the sum checks always cover all)."),
+    record: Optional[Path] = typer.Option(None, help="Where to write the check record (default: the zkpot cache)."),
+):
+    """Check that an SRS is the powers of one secret (py_ecc pairings) and record its sha256 and origin."""
+    from circuits.artifacts import write_json
+    from circuits.srs import CEREMONY, cache_dir
+    from verifier.srs_check import check_srs
+
+    _say("checking the SRS with py_ecc (pure Python: seconds for k=15 at the default samples)")
+    res = check_srs(file, samples)
+    record = record or cache_dir() / "srs" / "checked" / f"{res['sha256']}.json"
+    write_json(record, {**res, "file": str(Path(file).resolve())})
+    t = Table(title=f"SRS {file}", show_header=False)
+    for line in res["checks"]:
+        name, _, detail = line.partition(": ")
+        t.add_row(name, "[green]pass[/]", detail)
+    out.print(t)
+    style = "green" if res["origin"] == CEREMONY else "bold red"
+    out.print(f"logrows {res['logrows']}, sha256 {res['sha256']}, origin [{style}]{res['origin']}[/] "
+              f"({'a public ceremony file' if res['origin'] == CEREMONY else 'not a listed ceremony file: whoever made it may know s'}); "
+              f"{res['seconds']} s; record: {record}", highlight=False)
+
+
+@srs_app.command("dev")
+@_clean_errors
+def srs_dev(
+    logrows: int = typer.Option(..., "--logrows", help="k: the SRS holds 2^k powers (the circuit's logrows)."),
+    out_file: Optional[Path] = typer.Option(None, "--out", help="Copy it here (default: only the zkpot cache)."),
+):
+    """Make an INSECURE dev SRS (its trapdoor was on this machine): for development only."""
+    import shutil
+
+    from circuits.artifacts import ArtifactError, atomic_path
+    from circuits.srs import dev_srs, identify
+
+    if not 1 <= logrows <= 26:
+        raise ArtifactError(f"--logrows {logrows}: must be between 1 and 26")
+    path = dev_srs(logrows)
+    if out_file is not None:
+        with atomic_path(out_file) as tmp:
+            shutil.copyfile(path, tmp)
+        path = out_file
+    ident = identify(path)
+    out.print(f"{path}: logrows {ident['logrows']}, sha256 {ident['sha256']}, origin [bold red]{ident['origin']}[/] "
+              "(INSECURE: whoever keeps its trapdoor can forge proofs)", highlight=False)
 
 
 def main():

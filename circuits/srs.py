@@ -58,8 +58,12 @@ def logrows_of(path: Path) -> int:
     if len(head) != 4:
         raise ArtifactError(f"{path}: too short to be an SRS")
     (k,) = struct.unpack("<I", head)
-    if not 1 <= k <= 26 or path.stat().st_size < 4 + (64 << k):
+    if not 1 <= k <= 26:
         raise ArtifactError(f"{path}: not an ezkl KZG SRS file (header says k={k})")
+    # k | g[0..2^k) | g_lagrange[0..2^k) (G1, 64 bytes each) | h | s·h (G2, 128 bytes each)
+    if path.stat().st_size != 4 + (128 << k) + 256:
+        raise ArtifactError(f"{path}: {path.stat().st_size} bytes, an SRS of k={k} has exactly {4 + (128 << k) + 256}"
+                            " (truncated or padded)")
     return k
 
 

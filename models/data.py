@@ -23,8 +23,10 @@ def _load_csv(path: Path, label: str | None) -> tuple[np.ndarray, np.ndarray]:
     try:
         with open(path, newline="") as f:
             rows = list(csv.reader(f))
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: unreadable ({e.__class__.__name__})") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not UTF-8 text (expected a CSV file)") from None
+    except (OSError, csv.Error) as e:
+        raise DataError(f"{path}: unreadable CSV ({e})") from None
     rows = [r for r in rows if any(c.strip() for c in r)]
     if len(rows) < 2:
         raise DataError(f"{path}: needs a header row and at least one data row")
@@ -39,9 +41,18 @@ def _load_csv(path: Path, label: str | None) -> tuple[np.ndarray, np.ndarray]:
         try:
             values.append([float(c) for c in r])
         except ValueError:
-            raise DataError(f"{path}:{i}: non-numeric field") from None
+            j = next(j for j, c in enumerate(r) if not _is_number(c))
+            raise DataError(f"{path}:{i}: non-numeric field {r[j][:40]!r} in column {header[j]!r}") from None
     a = np.array(values, dtype=np.float64)
     return np.delete(a, col, axis=1), a[:, col]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
 
 
 def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:

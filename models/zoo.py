@@ -73,6 +73,8 @@ def build(spec: dict, seed: int | None = None) -> nn.Module:
         return cls(**kwargs)
     except TypeError as e:
         raise ModelError(f"model {name!r}: bad arguments {kwargs}: {e}") from None
+    except Exception as e:  # user code: report, do not crash
+        raise ModelError(f"model {name!r}: constructor failed ({e.__class__.__name__}: {e})") from None
 
 
 def load_base(module: nn.Module, path: Path) -> None:

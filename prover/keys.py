@@ -13,6 +13,8 @@ from circuits import pipeline, srs as srs_mod
 from circuits.artifacts import ArtifactError, atomic_path, read_json, sha256_file
 from circuits.srs import cache_dir
 
+from verifier.fold_tree import logrows_for
+
 from .run import RunDir
 
 
@@ -28,13 +30,19 @@ def _place(src: Path, dst: Path, link: bool = False) -> None:
             shutil.copyfile(src, tmp)
 
 
-def setup(run: RunDir, srs_file: Path | None = None, progress=print) -> dict:
-    """Place the SRS in the bundle, then the vk (public) and pk (private); returns the SRS identity."""
+def setup(run: RunDir, srs_file: Path | None = None, progress=print, fold_fan_in: int = 0) -> dict:
+    """Place the SRS in the bundle, then the vk (public) and pk (private); returns the SRS identity.
+
+    With fold_fan_in, the dev SRS is made at the aggregation's logrows: folding needs every
+    proof on one tau, and one file at exactly the largest k avoids downsizing a larger one.
+    """
     if not run.compiled.exists():
         raise ArtifactError(f"{run.compiled} is missing: run `zkpot train` first")
     k = read_json(run.settings)["run_args"]["logrows"]
+    if fold_fan_in:
+        k = max(k, logrows_for(fold_fan_in))
     if srs_file is None:
-        progress(f"generating a dev SRS at logrows {k} (INSECURE: its trapdoor was on this machine)")
+        progress(f"making a dev SRS at logrows {k} (INSECURE: its trapdoor was on this machine)")
         srs_file = srs_mod.dev_srs(k)
     ident = srs_mod.identify(srs_file)
     if ident["logrows"] < k:
@@ -43,7 +51,7 @@ def setup(run: RunDir, srs_file: Path | None = None, progress=print) -> dict:
 
     key = sha256_file(run.compiled)[:16] + "-" + ident["sha256"][:16]
     cached = cache_dir() / "keys" / key
-    if not (cached / "pk.key").exists():
+    if not ((cached / "pk.key").exists() and (cached / "vk.key").exists()):  # a kill can land between the renames
         progress(f"ezkl setup at logrows {k} (cached as {cached})")
         cached.mkdir(parents=True, exist_ok=True)
         pipeline.setup(run.compiled, run.srs, cached / "vk.key", cached / "pk.key")

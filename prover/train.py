@@ -7,13 +7,16 @@ replay stored witnesses. A float torch run of the same schedule gives the compar
 """
 from __future__ import annotations
 
+import contextlib
+import logging
+
 import numpy as np
 import torch
 import ezkl
 from safetensors.torch import save_file
 
 from circuits import pipeline
-from circuits.artifacts import read_json, write_json
+from circuits.artifacts import atomic_path, read_json, write_json
 from models import data as datasets
 from models import zoo
 from models.losses import encode_labels
@@ -103,18 +106,18 @@ def prepare(run: RunDir, cfg: RunConfig, progress=print) -> None:
     order = schedule(len(parts), cfg.epochs, cfg.schedule_seed)
 
     run.public.mkdir(parents=True, exist_ok=True)
-    cfg.save(run.config)
     np.savez(run.data, X=X, Y=Y)
     write_json(run.partition, {"batches": parts, "layout": layout.to_dict()})
-    save_file({k: v.detach().contiguous() for k, v in module.named_parameters()}, str(run.base_model))
+    with atomic_path(run.base_model) as tmp:
+        save_file({k: v.detach().contiguous() for k, v in module.named_parameters()}, str(tmp))
 
     S = cfg.steps_per_proof
     progress(f"exporting {S} SGD step(s) to ONNX (make_fx over torch.func.grad)")
-    step = make_step(module, cfg.loss, layout, optimizer(cfg))
-    export_chunk(step, layout, S, run.onnx)
-
-    progress("float reference run and calibration samples")
-    _, trace = float_run(step, initial_state(layout, module), X, Y, parts, order)
+    with _user_model(cfg.model):
+        step = make_step(module, cfg.loss, layout, optimizer(cfg))
+        export_chunk(step, layout, S, run.onnx)
+        progress("float reference run and calibration samples")
+        _, trace = float_run(step, initial_state(layout, module), X, Y, parts, order)
     n_chunks = len(trace) // S
     picks = np.linspace(0, n_chunks - 1, num=min(n_chunks, 8)).round().astype(int)
     samples = [[] for _ in range(S + 2)]
@@ -127,13 +130,57 @@ def prepare(run: RunDir, cfg: RunConfig, progress=print) -> None:
     pipeline.write_input(run.calibration, *samples)
 
     progress("ezkl: settings, calibration, compile")
-    pipeline.gen_settings(run.onnx, run.settings, cfg.scale)
-    pipeline.calibrate(run.calibration, run.onnx, run.settings, cfg.scale, cfg.max_logrows)
-    pipeline.compile_circuit(run.onnx, run.settings, run.compiled)
+    with _ezkl_compiling(cfg.model):
+        pipeline.gen_settings(run.onnx, run.settings, cfg.scale)
+        pipeline.calibrate(run.calibration, run.onnx, run.settings, cfg.scale, cfg.max_logrows)
+        pipeline.compile_circuit(run.onnx, run.settings, run.compiled)
 
     progress("committing to the batches")
     commitments = [commitment(batch_felts(X, Y, parts, b, master, cfg.scale)) for b in range(len(parts))]
     write_json(run.dataset, {"batch_commitments": commitments, "root": commitment(commitments)})
+    cfg.save(run.config)  # last: config.json marks a finished prepare; a killed one is redone from scratch
+
+
+def _root_cause(e: BaseException) -> str:
+    """The innermost cause's first line: torch's exporter wraps the useful message in two layers."""
+    while e.__cause__ is not None or (e.__context__ is not None and not e.__suppress_context__):
+        e = e.__cause__ or e.__context__
+    text = str(e).strip()
+    return f"{e.__class__.__name__}: {text.splitlines()[0] if text else ''}"[:300]
+
+
+@contextlib.contextmanager
+def _user_model(name: str):
+    """Tracing and exporting run the model's own code: its failures are a bad model, said in one line."""
+    try:
+        yield
+    except (zoo.ModelError, TrainError):
+        raise
+    except Exception as e:
+        raise zoo.ModelError(f"model {name}: its training step cannot be traced and exported to ONNX "
+                             f"({_root_cause(e)})") from None
+
+
+@contextlib.contextmanager
+def _ezkl_compiling(name: str):
+    """ezkl logs why it cannot compile a graph ("unsupported operation in graph") and then raises a
+    generic error: keep the log line out of the terminal and put it into the one error line."""
+    logged: list[str] = []
+    handler = logging.Handler(logging.ERROR)
+    handler.emit = lambda record: logged.append(record.getMessage())
+    log = logging.getLogger("ezkl")
+    log.addHandler(handler)
+    propagate, log.propagate = log.propagate, False
+    try:
+        yield
+    except pipeline.CircuitError as e:
+        if not logged:
+            raise
+        raise zoo.ModelError(f"model {name}: ezkl cannot compile its training step "
+                             f"({'; '.join(dict.fromkeys(logged))}): {e}") from None
+    finally:
+        log.removeHandler(handler)
+        log.propagate = propagate
 
 
 def batch_felts(X, Y, parts, b: int, master: bytes, scale: int) -> list[str]:
@@ -178,22 +225,24 @@ def fixed_point_run(run: RunDir, on_step=lambda t, n: None) -> dict:
     chunks = [order[c * S : (c + 1) * S] for c in range(len(order) // S)]
     state, _ = base_state_felts(run, cfg, layout, master)
     for c, steps in enumerate(chunks):
-        if run.witness(c).exists():
-            state = read_json(run.witness(c), max_bytes=1 << 30)["outputs"][0]
+        if run.witness(c).exists():  # checked again: a kill can land between its rename and its checks
+            w = read_json(run.witness(c), max_bytes=1 << 30)
         else:
             nsalt = to_felts(salt_values(salt_words(master, "state", c + 1), cfg.scale), cfg.scale)
             batches = [batch_felts(X, Y, parts, b, master, cfg.scale) for _, b in steps]
             pipeline.write_input(run.chunk_input(c), state, *batches, nsalt)
             w = pipeline.gen_witness(run.chunk_input(c), run.compiled, run.witness(c))
-            try:
-                _check_lookups(c, w, settings)
-                for i, (_, b) in enumerate(steps):
-                    if w["processed_inputs"]["poseidon_hash"][1 + i] != committed[b]:
-                        raise TrainError(f"chunk {c}: batch {b} does not hash to its commitment")
-            except TrainError:
-                run.witness(c).unlink()  # never leave a witness a resumed run would trust
-                raise
-            state = w["outputs"][0]
+        try:
+            _check_lookups(c, w, settings)
+            if w["inputs"][0] != state:
+                raise TrainError(f"chunk {c}: stored witness does not start from the previous chunk's state")
+            for i, (_, b) in enumerate(steps):
+                if w["processed_inputs"]["poseidon_hash"][1 + i] != committed[b]:
+                    raise TrainError(f"chunk {c}: batch {b} does not hash to its commitment")
+        except TrainError:
+            run.witness(c).unlink()  # never leave a witness a resumed run would trust
+            raise
+        state = w["outputs"][0]
         on_step((c + 1) * S, len(order))
     return finish(run, cfg, layout, state, X, Y, parts, order)
 
@@ -210,7 +259,8 @@ def finish(run, cfg, layout, state, X, Y, parts, order) -> dict:
     step = make_step(module, cfg.loss, layout, optimizer(cfg))
     ref, _ = float_run(step, initial_state(layout, module), X, Y, parts, order)
     ref = ref[:P]
-    save_file({k: v.contiguous() for k, v in unflatten(layout, fixed).items()}, str(run.final_model))
+    with atomic_path(run.final_model, mode=0o600) as tmp:
+        save_file({k: v.contiguous() for k, v in unflatten(layout, fixed).items()}, str(tmp))
     write_json(run.final_opening, {"state": state, "note": "field elements of the final state, salt last: opens the final commitment"})
     metric = "accuracy" if cfg.loss in ("bce", "ce") else "mse"
     report = {

@@ -19,7 +19,7 @@ def failed_checks(public) -> set[tuple[str, int | None]]:
 def test_honest_run_verifies(run_a):
     report = verify_bundle(run_a.public, allow_insecure_dev_srs=True)
     assert report.ok, [str(f) for f in report.failures]
-    assert [name for name, _ in report.passed] == ["files", "circuit", "proofs", "base", "chain", "final", "schedule"]
+    assert [name for name, _ in report.passed] == ["files", "circuit", "run", "proofs", "base", "chain", "final", "schedule"]
     assert any("INSECURE DEV SRS" in w for w in report.warnings)
     assert len(report.manifest["chunks"]) == 4
 

@@ -8,7 +8,7 @@ from circuits.artifacts import ArtifactError, read_json, sha256_file
 
 FORMAT = "zkpot/bundle-1"
 MAX_MANIFEST = 16 << 20
-SAFE_NAME = re.compile(r"^(proofs/)?[A-Za-z0-9_.-]+$")
+SAFE_NAME = re.compile(r"^((proofs|fold)/)?[A-Za-z0-9_.-]+$")
 
 REQUIRED = {
     "format": str, "insecure_dev_srs": bool, "run": dict, "base": dict, "final": dict,
@@ -40,6 +40,9 @@ def load_manifest(public: Path) -> dict:
             raise Rejected("manifest", f"field {key!r} missing or not a {typ.__name__}")
     if m["format"] != FORMAT:
         raise Rejected("manifest", f"format {m['format']!r}, this verifier reads {FORMAT!r}")
+    from .claims import check_shape  # types and ranges of every field a verifier reads
+
+    check_shape(m)
     return m
 
 
@@ -50,18 +53,32 @@ def path_in(public: Path, name) -> Path:
     return Path(public) / name
 
 
-def check_files(public: Path, m: dict) -> None:
-    """Every named file exists and has the sha256 the manifest records; every referenced file is named."""
+def check_files(public: Path, m: dict, used: list | None = None) -> None:
+    """Every file the verifier will read exists and has the sha256 the manifest records.
+
+    `used` narrows the check to the files a verification reads (a folded run is verified
+    without reading its chunk proofs); by default every file the manifest names.
+    """
     named = m["files"]
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in named.items()):
+        raise Rejected("files", "file table malformed")
     referenced = [m["circuit"].get(k) for k in ("onnx", "settings", "vk")]
     referenced += [m["srs"].get("file"), m["base"].get("file"), m["dataset"].get("file")]
     referenced += [c.get("proof") if isinstance(c, dict) else None for c in m["chunks"]]
-    for name in referenced:
+    for name in referenced + list(used or []):
         if name not in named:
             raise Rejected("files", f"{name!r} is used but has no sha256 in the manifest")
     for name, digest in named.items():
+        if used is not None and name not in used:
+            continue
         path = path_in(public, name)
         if not path.is_file():
             raise Rejected("files", f"{name} is missing")
+        if not path.resolve().is_relative_to(Path(public).resolve()):
+            raise Rejected("files", f"{name} is a link out of the bundle")
+        from .claims import size_limit
+
+        if path.stat().st_size > size_limit(m, name, path):
+            raise Rejected("files", f"{name}: {path.stat().st_size} bytes, more than the {size_limit(m, name, path)} allowed")
         if sha256_file(path) != digest:
             raise Rejected("files", f"{name} does not match its sha256 in the manifest")

@@ -23,6 +23,8 @@ from safetensors.torch import load_file
 from circuits import pipeline, srs as srs_mod
 from circuits.artifacts import ArtifactError, read_json
 
+from . import claims, decider
+from .fold_tree import logrows_for, plan
 from .bundle import Rejected, check_files, load_manifest, path_in
 from .schedule import schedule
 
@@ -79,6 +81,8 @@ def base_commitment(public: Path, m: dict) -> str:
         raise Rejected("base", f"base model unreadable or not matching the layout ({e.__class__.__name__})") from None
     if not shapes_ok or len(weights) != len(layout["names"]):
         raise Rejected("base", "base model parameters do not match the circuit's layout")
+    if not torch.isfinite(flat).all():  # ezkl quantizes NaN to 0: another file would hash the same
+        raise Rejected("base", "base model has NaN or infinite weights")
     values = flat.tolist() + ([0.0] * len(flat) if layout["momentum"] else [])
     salt = m["base"].get("salt")
     if not (isinstance(salt, list) and all(isinstance(s, str) for s in salt)):
@@ -89,21 +93,45 @@ def base_commitment(public: Path, m: dict) -> str:
         raise Rejected("base", f"cannot hash the base state ({e})") from None
 
 
-def load_public(public: Path) -> tuple[dict, dict, dict, list[str]]:
-    """Manifest, settings, SRS identity and batch commitments, each checked for shape and hash."""
+def _read(public: Path, name: str, check: str):
+    """A JSON file of the bundle, size-bounded; unreadable is a failure of the check that needs it."""
+    try:
+        return read_json(path_in(public, name), max_bytes=claims.MAX_JSON)
+    except ArtifactError as e:
+        raise Rejected(check, str(e)) from None
+
+
+def load_public(public: Path, deep: bool = True) -> tuple[dict, dict, dict, list[str]]:
+    """Manifest, settings, SRS identity and batch commitments, each checked for shape and hash.
+
+    A folded run verified without --deep reads (and hashes) no chunk proof.
+    """
     m = load_manifest(public)
-    check_files(public, m)
-    settings = read_json(path_in(public, m["circuit"]["settings"]))
+    used = None
+    if "fold" in m and not deep:
+        top = run_node(m)
+        used = [m["circuit"]["settings"], m["srs"]["file"], m["base"]["file"], m["dataset"]["file"], top["proof"], top["vk"]]
+    check_files(public, m, used)
+    settings = _read(public, m["circuit"]["settings"], "circuit")
+    if not (isinstance(settings, dict) and isinstance(settings.get("run_args"), dict)
+            and isinstance(settings["run_args"].get("logrows"), int)):
+        raise Rejected("circuit", "settings.json has no run_args.logrows")
     check_circuit(settings, m)
-    ident = srs_mod.identify(path_in(public, m["srs"]["file"]))
+    try:
+        ident = srs_mod.identify(path_in(public, m["srs"]["file"]))
+    except ArtifactError as e:
+        raise Rejected("srs", str(e)) from None
+    claims.check_srs_claim(m, ident)
     if ident["logrows"] < settings["run_args"]["logrows"]:
         raise Rejected("srs", f"SRS logrows {ident['logrows']} is below the circuit's {settings['run_args']['logrows']}")
     if m["insecure_dev_srs"] != (ident["origin"] != srs_mod.CEREMONY):
         raise Rejected("srs", f"manifest claims insecure_dev_srs={m['insecure_dev_srs']}, the file's hash says {ident['origin']}")
-    dataset = read_json(path_in(public, m["dataset"]["file"]))
+    dataset = _read(public, m["dataset"]["file"], "schedule")
     batches = dataset.get("batch_commitments") if isinstance(dataset, dict) else None
-    if not isinstance(batches, list) or not batches or not all(isinstance(b, str) for b in batches):
+    if not isinstance(batches, list) or not batches or not all(claims.is_felt(b) for b in batches):
         raise Rejected("schedule", "dataset.json has no batch commitments")
+    if dataset.get("root") != m["dataset"]["root"]:
+        raise Rejected("schedule", "dataset.json's root is not the one the manifest announces")
     return m, settings, ident, batches
 
 
@@ -115,20 +143,110 @@ def expected_chunks(m: dict, num_batches: int) -> list[list[tuple[int, int]]]:
     return [order[c * S : (c + 1) * S] for c in range(len(order) // S)]
 
 
-def verify_bundle(public: Path, allow_insecure_dev_srs: bool = False, on_proof=lambda c, n: None) -> Report:
-    """Every check on a bundle. A dev SRS is refused unless explicitly allowed, and flagged either way."""
+def run_node(m: dict) -> dict:
+    """The top of the fold tree: the one proof that covers the whole run."""
+    try:
+        top = m["fold"]["levels"][-1]
+        if len(top) != 1 or not isinstance(top[0], dict):
+            raise Rejected("fold", "the top level of the fold tree must be a single proof")
+        return top[0]
+    except (KeyError, IndexError, TypeError):
+        raise Rejected("fold", "fold tree malformed") from None
+
+
+def check_tree(m: dict) -> None:
+    """The recorded tree is exactly the one the fan-in gives: each level folds the one below, in order."""
+    fold = m["fold"]
+    try:
+        expected = plan(len(m["chunks"]), int(fold["fan_in"]))
+        recorded = [[node["children"] for node in level] for level in fold["levels"]]
+        logrows = [node["logrows"] for level in fold["levels"] for node in level]
+    except (KeyError, TypeError, ValueError):
+        raise Rejected("fold", "fold tree malformed") from None
+    if recorded != expected:
+        raise Rejected("fold", f"tree {recorded} is not the fan-in-{fold['fan_in']} tree over {len(m['chunks'])} chunks")
+    if logrows != [logrows_for(len(g)) for level in expected for g in level]:
+        raise Rejected("fold", "a fold node claims logrows other than its fan-in needs")
+
+
+def unfold(instances: list[str], levels: list, S: int) -> tuple[list[list[str]], list[list[str]]]:
+    """Split the run proof's instances into chunk instances and every accumulator in the tree.
+
+    A node's instances are its accumulator (16) then each child's instances in order; a chunk
+    proof's are H(state_in), H(batch_1..S), H(salt_out), H(state_out).
+    """
+    leaves, accs = [], []
+
+    def walk(pos: int, depth: int, index: int) -> int:
+        if depth == 0:
+            leaves.append(instances[pos : pos + S + 3])
+            return pos + S + 3
+        accs.append(instances[pos : pos + decider.ACC_INSTANCES])
+        pos += decider.ACC_INSTANCES
+        for child in levels[depth - 1][index]["children"]:
+            pos = walk(pos, depth - 1, child)
+        return pos
+
+    end = walk(0, len(levels), 0)
+    if end != len(instances) or any(len(x) != S + 3 for x in leaves):
+        raise Rejected("fold", f"run proof has {len(instances)} instances, the tree needs {end}")
+    return leaves, accs
+
+
+def verify_fold(public: Path, m: dict, report: Report) -> list[list[str]] | None:
+    """verify_aggr on the run proof, then the decider pairing on every accumulator it carries."""
+    check_tree(m)
+    top = run_node(m)
+    srs_file = path_in(public, m["srs"]["file"])
+    proof = path_in(public, top["proof"])
+    if not pipeline.verify_aggr(proof, path_in(public, top["vk"]), int(top["logrows"]), srs_file):
+        raise Rejected("fold", "the run proof does not verify against the aggregation vk")
+    try:
+        instances = read_json(proof, max_bytes=MAX_PROOF)["instances"]
+        assert isinstance(instances, list) and len(instances) == 1 and all(isinstance(h, str) for h in instances[0])
+    except (ArtifactError, KeyError, TypeError, AssertionError):
+        raise Rejected("fold", "run proof instances malformed") from None
+    leaves, accs = unfold(instances[0], m["fold"]["levels"], int(m["run"]["steps_per_proof"]))
+    try:
+        g2, s_g2 = decider.srs_g2(srs_file)
+    except (decider.DeciderError, OSError) as e:
+        raise Rejected("pairing", f"cannot read the SRS's G2 points ({e})") from None
+    for i, acc in enumerate(accs):
+        try:
+            ok = decider.decide(acc, g2, s_g2)
+        except decider.DeciderError as e:
+            raise Rejected("pairing", f"accumulator {i}: {e}") from None
+        if not ok:
+            raise Rejected("pairing", f"accumulator {i} of {len(accs)} fails e(lhs, [1]_2) = e(rhs, [s]_2): "
+                                      "a folded proof is invalid, or the SRS is not the one the proofs were made with")
+    levels = len(m["fold"]["levels"])
+    report.passed.append(("fold", f"run proof (level {levels} of {levels}, fan-in {m['fold']['fan_in']}) verifies "
+                                  f"with ezkl.verify_aggr, covering {len(leaves)} chunk proofs"))
+    report.passed.append(("pairing", f"{len(accs)} KZG accumulator(s) pass e(lhs, [1]_2) = e(rhs, [s]_2) (py_ecc)"))
+    return leaves
+
+
+def verify_bundle(public: Path, allow_insecure_dev_srs: bool = False, deep: bool = False,
+                  on_proof=lambda c, n: None) -> Report:
+    """Every check on a bundle. A dev SRS is refused unless explicitly allowed, and flagged either way.
+
+    A folded bundle is verified from its run proof alone; `deep` also verifies every chunk proof.
+    """
     public, report, start = Path(public), Report(), time.perf_counter()
 
     def fail(check, msg, chunk=None):
         report.failures.append(Rejected(check, msg, chunk))
 
     try:
-        m, settings, ident, batches = load_public(public)
-        report.passed.append(("files", f"{len(m['files'])} files match their sha256"))
+        m, settings, ident, batches = load_public(public, deep)
+        folded = "fold" in m
+        read = "every" if (deep or not folded) else "the run proof's"
+        report.passed.append(("files", f"{read} file the verifier reads matches its sha256"))
         report.passed.append(("circuit", f"hashed inputs/outputs, fixed params, {m['run']['steps_per_proof']} step(s) "
                                          f"per proof, scale {m['run']['scale']}, logrows {settings['run_args']['logrows']}"))
         expected = expected_chunks(m, len(batches))
         base = base_commitment(public, m)
+        report.passed.append(("run", claims.check_run(public, m, batches, report.warnings)))
         report.manifest = m
     except Rejected as e:
         report.failures.append(e)
@@ -148,6 +266,18 @@ def verify_bundle(public: Path, allow_insecure_dev_srs: bool = False, on_proof=l
             report.seconds = time.perf_counter() - start
             return report
 
+    if folded:
+        try:
+            leaves = verify_fold(public, m, report)
+        except Rejected as e:
+            report.failures.append(e)
+            report.seconds = time.perf_counter() - start
+            return report
+        if not deep:
+            check_claims(m, leaves, batches, base, expected, report)
+            report.seconds = time.perf_counter() - start
+            return report
+
     S = m["run"]["steps_per_proof"]
     settings_file, vk = path_in(public, m["circuit"]["settings"]), path_in(public, m["circuit"]["vk"])
     srs_file = path_in(public, m["srs"]["file"])
@@ -164,6 +294,8 @@ def verify_bundle(public: Path, allow_insecure_dev_srs: bool = False, on_proof=l
         on_proof(c + 1, len(m["chunks"]))
     if not any(f.check == "proofs" for f in report.failures):
         report.passed.append(("proofs", f"{len(instances)} proofs of {S} step(s) verify against the vk"))
+    if folded and instances != leaves:
+        fail("fold", "the run proof's chunk instances differ from the chunk proofs in the bundle")
     check_claims(m, instances, batches, base, expected, report)
     report.seconds = time.perf_counter() - start
     return report

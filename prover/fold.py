@@ -1,0 +1,116 @@
+"""Fold a run's chunk proofs into one run proof with ezkl's aggregation (recursion).
+
+    chunk proofs --aggregate(fan_in)--> level-1 proofs --aggregate--> ... --> one run proof
+
+Each aggregation circuit verifies its inner proofs except for the final KZG pairing, which it
+defers into an accumulator exposed as its first 16 public instances; an inner aggregate's
+accumulator is passed through as plain instances. `verifier/decider.py` checks every one.
+
+Costs, measured on a 2-core, 24 GiB machine with ezkl 22.3.0: an aggregation spends over 2^20
+rows per inner proof whatever its size, so fan-in 1 needs logrows 21 (setup 199 s, 10.6 GB;
+aggregate 223 s, 18.7 GB) and fan-in 2 needs 22 (setup 372 s, 22 GB; aggregate 545 s, 24 GB RAM
+plus 16 GB swap). Hence fold few proofs, each covering many SGD steps (`--steps-per-proof`).
+All levels and the chunk circuits must share one SRS (one tau): make it once, at the largest k.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+from circuits import pipeline, srs as srs_mod
+from circuits.artifacts import ArtifactError, atomic_path, read_json, write_json
+from circuits.srs import cache_dir
+
+from verifier.fold_tree import logrows_for, plan
+
+GB = 1 << 30
+# peak memory of one aggregate at logrows 21, from the measurements above; it doubles per logrow
+AGGREGATE_GB_AT_21 = 18.7
+SETUP_GB_AT_21 = 10.6
+
+
+def needed_gb(fan_in: int) -> float:
+    return AGGREGATE_GB_AT_21 * 2 ** (logrows_for(fan_in) - 21)
+
+
+def available_gb() -> float:
+    """Memory a fold can use: available RAM plus free swap (Linux /proc/meminfo)."""
+    info = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            key, value = line.split(":", 1)
+            info[key] = int(value.split()[0]) * 1024
+    return (info.get("MemAvailable", 0) + info.get("SwapFree", 0)) / GB
+
+
+def node_path(level: int, i: int) -> str:
+    return f"fold/level{level}_{i:05d}.json"
+
+
+def check_memory(fan_in: int) -> None:
+    need, have = needed_gb(fan_in), available_gb()
+    if need > have:
+        raise ArtifactError(
+            f"folding {fan_in} proof(s) at logrows {logrows_for(fan_in)} needs about {need:.0f} GB, "
+            f"this machine has {have:.0f} GB (RAM + swap): add swap, use a smaller --fan-in, or copy "
+            f"RUN/public to a larger machine and run `zkpot fold` there"
+        )
+
+
+def _keys(children: list[Path], logrows: int, srs: Path) -> tuple[Path, Path]:
+    """Aggregation keys, cached by what determines them: the inner protocols, their count, logrows, SRS."""
+    h = hashlib.sha256(f"{logrows}|{srs_mod.sha256_file(srs)}|{len(children)}".encode())
+    for c in children:
+        h.update(repr(read_json(c, max_bytes=1 << 30)["protocol"]).encode())
+    d = cache_dir() / "aggregation" / h.hexdigest()[:32]
+    vk, pk = d / "vk.key", d / "pk.key"
+    if not pk.exists():
+        pipeline.setup_aggregate(children, vk, pk, logrows, srs)
+    return vk, pk
+
+
+def fold(public: Path, fan_in: int, on_node=lambda level, i, n, seconds: None) -> dict:
+    """Fold the chunk proofs of a public bundle into fold/…, record the tree in its manifest.
+
+    Needs only public files (chunk proofs and the SRS they were made with), so a run can be
+    folded later, on another machine. Resumable: finished nodes are kept.
+    """
+    public = Path(public)
+    m = read_json(public / "manifest.json")
+    chunks = [public / c["proof"] for c in m["chunks"]]
+    levels = plan(len(chunks), fan_in)
+    srs = public / m["srs"]["file"]
+    need = max(logrows_for(len(g)) for lv in levels for g in lv)
+    if srs_mod.logrows_of(srs) < need:
+        raise ArtifactError(
+            f"the bundle's SRS has logrows {srs_mod.logrows_of(srs)}; folding {fan_in} proof(s) needs {need} "
+            f"with the same tau as the chunk proofs: set the run up with `zkpot setup --fold-fan-in {fan_in}`"
+        )
+    check_memory(min(fan_in, len(chunks)))
+    tree, below = [], chunks
+    for depth, groups in enumerate(levels, start=1):
+        top = depth == len(levels)
+        nodes = []
+        for i, group in enumerate(groups):
+            children = [below[j] for j in group]
+            k = logrows_for(len(children))
+            start = time.perf_counter()
+            vk, pk = _keys(children, k, srs)
+            out = public / node_path(depth, i)
+            if not out.exists():
+                pipeline.aggregate(children, out, pk, k, srs, "evm" if top else "poseidon")
+            vk_name = f"fold/level{depth}_fanin{len(children)}.vk"
+            with atomic_path(public / vk_name) as tmp:
+                tmp.write_bytes(vk.read_bytes())
+            nodes.append({"proof": node_path(depth, i), "children": group, "logrows": k, "vk": vk_name})
+            on_node(depth, i + 1, len(groups), time.perf_counter() - start)
+        tree.append(nodes)
+        below = [public / n["proof"] for n in nodes]
+    m["fold"] = {"fan_in": fan_in, "levels": tree}
+    for level in tree:
+        for node in level:
+            for name in (node["proof"], node["vk"]):
+                m["files"][name] = srs_mod.sha256_file(public / name)
+    write_json(public / "manifest.json", m)
+    return m["fold"]

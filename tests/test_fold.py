@@ -1,0 +1,250 @@
+"""Folding a real run into one run proof, and the attacks a verifier must stop.
+
+The CI-sized fold: one chunk proof covering the whole run (2 epochs x 2 batches = 4 SGD steps)
+folded at logrows 21, the largest aggregation that fits a 24 GiB machine without swap.
+Cost: about 4 minutes per aggregate, plus a one-off 3-minute aggregation setup (cached by hash).
+The 2-chunk, fan-in-2 fold (logrows 22, ~40 GB with swap) is behind `-m fold_full`.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+
+import ezkl
+import pytest
+
+from circuits.artifacts import sha256_file
+from prover import train as tr
+from prover.config import RunConfig
+from prover.fold import fold
+from prover.keys import setup
+from prover.prove import prove_all
+from prover.run import RunDir
+from tests.conftest import SMALL, edit_manifest, rehash
+from verifier import decider
+from verifier.verify import verify_bundle
+
+ONE_CHUNK = {**SMALL, "steps_per_proof": 4}
+
+
+def make_folded(root, **overrides) -> RunDir:
+    rd = RunDir(root)
+    tr.prepare(rd, RunConfig(**{**ONE_CHUNK, **overrides}), progress=lambda *_: None)
+    tr.fixed_point_run(rd)
+    setup(rd, None, progress=lambda *_: None, fold_fan_in=1)
+    prove_all(rd)
+    fold(rd.public, 1)
+    return rd
+
+
+@pytest.fixture(scope="session")
+def folded(tmp_path_factory) -> RunDir:
+    return make_folded(tmp_path_factory.mktemp("folded"))
+
+
+@pytest.fixture(scope="session")
+def forged(folded, tmp_path_factory):
+    """A cheating prover's fold: the chunk proof's claimed output commitment is changed, so the
+    chunk proof is invalid, then folded anyway (ezkl's aggregate does not object) and the
+    manifest announces the forged final commitment."""
+    public = tmp_path_factory.mktemp("forged") / "public"
+    shutil.copytree(folded.public, public, ignore=shutil.ignore_patterns("fold"))
+    chunk = public / "proofs" / "chunk_00000.json"
+    p = json.loads(chunk.read_text())
+    forged_final = p["instances"][0][0]  # claim the run ended where it started
+    p["instances"][0][-1] = forged_final
+    chunk.write_text(json.dumps(p))
+    m = json.loads((public / "manifest.json").read_text())
+    m["final"]["commitment"] = forged_final
+    m.pop("fold")
+    m["files"] = {k: v for k, v in m["files"].items() if not k.startswith("fold/")}
+    (public / "manifest.json").write_text(json.dumps(m))
+    rehash(public)
+    fold(public, 1)
+    return public
+
+
+def checks(public, **kw):
+    report = verify_bundle(public, allow_insecure_dev_srs=True, **kw)
+    return report, {f.check for f in report.failures}
+
+
+@pytest.fixture
+def folded_copy(folded, tmp_path):
+    dst = tmp_path / "public"
+    shutil.copytree(folded.public, dst)
+    return dst
+
+
+def test_folded_run_verifies_from_the_run_proof_alone(folded_copy):
+    for proof in (folded_copy / "proofs").iterdir():
+        proof.unlink()  # not read: the run proof carries every chunk's public hashes
+    report, failed = checks(folded_copy)
+    assert report.ok, [str(f) for f in report.failures]
+    names = [n for n, _ in report.passed]
+    assert "fold" in names and "pairing" in names and "proofs" not in names
+    assert {"base", "chain", "final", "schedule"} <= set(names)
+    _, failed = checks(folded_copy, deep=True)
+    assert failed == {"files"}  # --deep does read them
+
+
+def test_deep_verification_checks_chunks_too(folded):
+    report, _ = checks(folded.public, deep=True)
+    assert report.ok and "proofs" in [n for n, _ in report.passed]
+
+
+def test_tampered_run_proof(folded_copy):
+    top = folded_copy / "fold" / "level1_00000.json"
+    p = json.loads(top.read_text())
+    p["proof"][200] ^= 1
+    p["hex_proof"] = None
+    top.write_text(json.dumps(p))
+    rehash(folded_copy)
+    assert checks(folded_copy)[1] == {"fold"}
+
+
+def test_run_proof_with_changed_instance(folded_copy):
+    top = folded_copy / "fold" / "level1_00000.json"
+    p = json.loads(top.read_text())
+    p["instances"][0][-1] = p["instances"][0][16]  # claim another final state
+    top.write_text(json.dumps(p))
+    rehash(folded_copy)
+    assert checks(folded_copy)[1] == {"fold"}
+
+
+def test_folded_invalid_chunk_fails_at_the_pairing(forged):
+    m = json.loads((forged / "manifest.json").read_text())
+    top = m["fold"]["levels"][-1][0]
+    # ezkl's own aggregate verifier accepts the fold of an invalid proof ...
+    assert ezkl.verify_aggr(str(forged / top["proof"]), str(forged / top["vk"]), top["logrows"], ezkl.PyCommitments.KZG, True,
+                            str(forged / "kzg.srs"))
+    # ... the decider does not, and nothing else would have caught this one
+    report, failed = checks(forged)
+    assert failed == {"pairing"}, [str(f) for f in report.failures]
+
+
+def test_other_srs_g2_points(folded_copy):
+    """The run proof checked against [s]_2 of another SRS of the same size."""
+    srs = folded_copy / "kzg.srs"
+    data = bytearray(srs.read_bytes())
+    from py_ecc import optimized_bn128 as bn
+
+    other = bn.normalize(bn.multiply(bn.G2, 123456789))
+    R = 2**256 % bn.field_modulus
+    tail = b"".join((c * R % bn.field_modulus).to_bytes(32, "little") for xy in other for c in xy.coeffs)
+    data[-128:] = tail
+    srs.write_bytes(bytes(data))
+    edit_manifest(folded_copy, lambda m: m["srs"].update(sha256=sha256_file(srs)))  # claim the other SRS
+    rehash(folded_copy)
+    assert decider.srs_g2(srs)[1] is not None  # a valid curve point: only the checks can object
+    report, failed = checks(folded_copy)
+    assert failed and failed <= {"fold", "pairing"}, failed
+
+
+@pytest.mark.parametrize("edit", [
+    lambda f: f["levels"][0][0].update(children=[0, 0]),  # claims to fold chunk 0 twice
+    lambda f: f["levels"][0][0].update(logrows=22),       # not the logrows a 1-proof fold has
+    lambda f: f["levels"].append(f["levels"][0]),          # an extra level
+    lambda f: f.update(fan_in=0),
+], ids=["children", "logrows", "extra level", "fan-in 0"])
+def test_fold_tree_must_be_the_fan_in_tree(folded_copy, edit):
+    edit_manifest(folded_copy, lambda m: edit(m["fold"]))
+    assert checks(folded_copy)[1] == {"fold"}
+
+
+def test_run_proof_of_another_manifest(folded_copy, forged):
+    """A valid-looking run proof moved under another bundle's claims."""
+    shutil.copy(forged / "fold" / "level1_00000.json", folded_copy / "fold" / "level1_00000.json")
+    rehash(folded_copy)
+    assert checks(folded_copy)[1] & {"pairing", "final"}
+
+
+def test_decider_rejects_malformed_accumulators():
+    with pytest.raises(decider.DeciderError, match="68 bits"):
+        decider.accumulator(["ff" * 32] * 16)
+    with pytest.raises(decider.DeciderError, match="needs 16"):
+        decider.accumulator(["00" * 32] * 3)
+
+
+# ---- the full fold: two chunk proofs, fan-in 2, logrows 22 (needs ~24 GB RAM + 16 GB swap) ----
+
+TWO_CHUNKS = {**SMALL, "steps_per_proof": 2}
+
+
+def make_two_chunk_run(root, **overrides) -> RunDir:
+    rd = RunDir(root)
+    tr.prepare(rd, RunConfig(**{**TWO_CHUNKS, **overrides}), progress=lambda *_: None)
+    tr.fixed_point_run(rd)
+    setup(rd, None, progress=lambda *_: None, fold_fan_in=2)
+    prove_all(rd)
+    return rd
+
+
+@pytest.fixture(scope="session")
+def two_chunks(tmp_path_factory):
+    return make_two_chunk_run(tmp_path_factory.mktemp("two_chunks"))
+
+
+def refold(two_chunks, tmp_path, chunk_files):
+    """A cheating prover folds the chunk proofs of its choice, then seals the manifest."""
+    public = tmp_path / "public"
+    shutil.copytree(two_chunks.public, public, ignore=shutil.ignore_patterns("fold"))
+    for i, src in enumerate(chunk_files):
+        shutil.copy(src, public / "proofs" / f"chunk_{i:05d}.json")
+    rehash(public)
+    fold(public, 2)
+    return public
+
+
+@pytest.mark.fold_full
+def test_full_fold_verifies(two_chunks):
+    fold(two_chunks.public, 2)
+    report, failed = checks(two_chunks.public)
+    assert report.ok, failed
+
+
+@pytest.mark.fold_full
+@pytest.mark.parametrize("attack", ["duplicated", "reordered", "foreign"])
+def test_full_fold_attacks(two_chunks, tmp_path, tmp_path_factory, attack):
+    c0, c1 = two_chunks.proof(0), two_chunks.proof(1)
+    if attack == "duplicated":
+        files = [c0, c0]
+    elif attack == "reordered":
+        files = [c1, c0]
+    else:
+        other = make_two_chunk_run(tmp_path_factory.mktemp("other"))
+        files = [c0, other.proof(1)]
+    public = refold(two_chunks, tmp_path, files)
+    _, failed = checks(public)
+    assert "chain" in failed or "base" in failed, failed
+
+
+@pytest.mark.fold_full
+def test_dropped_chunk(tmp_path_factory, tmp_path):
+    """A 4-epoch run of the CI circuit has two chunk proofs; the prover folds only the first
+    (fan-in 1, logrows 21: the CI fold's keys) and presents it as the whole run."""
+    run = RunDir(tmp_path_factory.mktemp("four_epochs"))
+    tr.prepare(run, RunConfig(**{**ONE_CHUNK, "epochs": 4}), progress=lambda *_: None)
+    tr.fixed_point_run(run)
+    setup(run, None, progress=lambda *_: None, fold_fan_in=1)
+    prove_all(run)
+    public = tmp_path / "public"
+    shutil.copytree(run.public, public)
+    edit_manifest(public, lambda m: m["chunks"].pop())
+    (public / "proofs" / "chunk_00001.json").unlink()
+    rehash(public)
+    fold(public, 1)
+    report, failed = checks(public)
+    assert {"schedule", "final"} <= failed, [str(f) for f in report.failures]
+
+
+def test_fold_refuses_what_does_not_fit(run_a):
+    from circuits.artifacts import ArtifactError
+    from prover.fold import check_memory
+
+    with pytest.raises(ArtifactError, match=r"needs about \d+ GB.*larger machine"):
+        check_memory(64)  # logrows 27: far beyond any machine here
+    with pytest.raises(ArtifactError, match="setup --fold-fan-in"):
+        fold(run_a.public, 4)  # its proofs were made with a logrows-15 SRS: another tau than a fold needs
+    with pytest.raises(ValueError, match="fan-in 1 folds a single proof"):
+        fold(run_a.public, 1)

@@ -1,0 +1,70 @@
+"""The KZG decider that ezkl's verify_aggr leaves out, done independently with py_ecc.
+
+An aggregated proof does not check its inner proofs' KZG openings: it folds them into one
+accumulator (lhs, rhs) in G1 and exposes it as its first 16 public instances (lhs.x, lhs.y,
+rhs.x, rhs.y; 4 limbs of 68 bits each, least significant first). The inner proofs are valid only
+if e(lhs, [1]_2) = e(rhs, [s]_2) with the G2 points of the SRS the proofs were made with.
+ezkl.verify_aggr never evaluates this pairing, so without it a fold of invalid proofs "verifies".
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from py_ecc import optimized_bn128 as bn
+from py_ecc.fields import optimized_bn128_FQ as FQ
+from py_ecc.fields import optimized_bn128_FQ2 as FQ2
+
+LIMBS, LIMB_BITS = 4, 68
+ACC_INSTANCES = 4 * LIMBS
+_Q = bn.field_modulus
+_R_INV = pow(2**256 % _Q, -1, _Q)  # ezkl/halo2 store coordinates in Montgomery form
+
+
+class DeciderError(ValueError):
+    """An accumulator that is malformed or fails the pairing check."""
+
+
+def felt_to_int(felt_le_hex: str) -> int:
+    return int.from_bytes(bytes.fromhex(felt_le_hex), "little")
+
+
+def accumulator(instances: list[str]) -> tuple[tuple, tuple]:
+    """(lhs, rhs) as py_ecc G1 points from the first 16 instances of an aggregated proof."""
+    if len(instances) < ACC_INSTANCES:
+        raise DeciderError(f"{len(instances)} instances, an accumulator needs {ACC_INSTANCES}")
+    limbs = [felt_to_int(h) for h in instances[:ACC_INSTANCES]]
+    if any(limb >> LIMB_BITS for limb in limbs):
+        raise DeciderError("an accumulator limb exceeds 68 bits")
+    coords = [sum(limbs[4 * c + i] << (LIMB_BITS * i) for i in range(LIMBS)) for c in range(4)]
+    if any(x >= _Q for x in coords):
+        raise DeciderError("an accumulator coordinate is not a base-field element")
+    points = [(FQ(coords[0]), FQ(coords[1]), FQ.one()), (FQ(coords[2]), FQ(coords[3]), FQ.one())]
+    for p in points:
+        if not bn.is_on_curve(p, bn.b):
+            raise DeciderError("an accumulator point is not on BN254's G1")
+    return points[0], points[1]
+
+
+def _fq(raw: bytes) -> int:
+    return int.from_bytes(raw, "little") * _R_INV % _Q
+
+
+def _g2(raw: bytes) -> tuple:
+    p = (FQ2([_fq(raw[0:32]), _fq(raw[32:64])]), FQ2([_fq(raw[64:96]), _fq(raw[96:128])]), FQ2.one())
+    if not bn.is_on_curve(p, bn.b2):
+        raise DeciderError("SRS G2 point is not on the curve")
+    return p
+
+
+def srs_g2(srs_file: Path) -> tuple[tuple, tuple]:
+    """[1]_2 and [s]_2: the last 256 bytes of an ezkl KZG SRS file."""
+    with open(srs_file, "rb") as f:
+        f.seek(-256, 2)
+        tail = f.read(256)
+    return _g2(tail[:128]), _g2(tail[128:])
+
+
+def decide(instances: list[str], g2: tuple, s_g2: tuple) -> bool:
+    """True iff the accumulator in these instances satisfies e(lhs, [1]_2) = e(rhs, [s]_2)."""
+    lhs, rhs = accumulator(instances)
+    return bn.pairing(g2, lhs) == bn.pairing(s_g2, rhs)
