@@ -94,6 +94,18 @@ def _disk_full(e: BaseException) -> str:
     return "disk full: " if full else ""
 
 
+def _invoke(command, *args, **kwargs):
+    """Run another command's body from Python, its unnamed options at their CLI defaults
+    (called directly, a typer function would see OptionInfo objects as values)."""
+    import inspect
+
+    sig = inspect.signature(command.__wrapped__)
+    bound = sig.bind_partial(*args, **kwargs)
+    for name, param in sig.parameters.items():
+        bound.arguments.setdefault(name, getattr(param.default, "default", param.default))
+    return command.__wrapped__(*bound.args, **bound.kwargs)
+
+
 @contextlib.contextmanager
 def _progress():
     p = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -204,7 +216,7 @@ def prove(
             prove_all(rd, on_chunk=lambda c, n, s: p.update(task, completed=c, total=n), jobs=jobs,
                       executor=executor, address=address)
         if fold_:
-            fold.__wrapped__(rd.public, fan_in)
+            _invoke(fold, rd.public, fan_in=fan_in)
     out.print(f"public bundle: {rd.public} (hand this directory to verifiers; keep {rd.private} to yourself)")
 
 
@@ -307,8 +319,8 @@ def demo(
             tr.prepare(rd, RunConfig(rows=rows, epochs=epochs), progress=_say)
         _train_steps(rd)
         do_setup(rd, None, progress=_say)
-        prove.__wrapped__(run)
-    verify.__wrapped__(rd.public, allow_insecure_dev_srs=True)  # the demo's SRS is a dev SRS
+        _invoke(prove, run)
+    _invoke(verify, rd.public, allow_insecure_dev_srs=True)  # the demo's SRS is a dev SRS
 
 
 def _named_publishers(args: list[str], package: Optional[Path]) -> list[bytes]:

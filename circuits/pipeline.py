@@ -13,6 +13,8 @@ parameters are "fixed" (the step graph's only constants are hyperparameters, bak
 """
 from __future__ import annotations
 
+import json
+
 import logging
 from pathlib import Path
 
@@ -73,6 +75,7 @@ def calibrate(samples: Path, onnx: Path, settings: Path, scale: int, max_logrows
             str(samples), str(onnx), str(tmp), "resources",
             scales=[scale], scale_rebase_multiplier=[1], max_logrows=max_logrows,
         )
+        _canonical_settings(tmp)
     s = read_json(settings)
     if s["model_output_scales"][0] != s["model_input_scales"][0] or len(set(s["model_input_scales"])) != 1:
         raise CircuitError(
@@ -80,6 +83,16 @@ def calibrate(samples: Path, onnx: Path, settings: Path, scale: int, max_logrows
             f"{s['model_input_scales'][0]}: commitments would not chain"
         )
     return s
+
+
+def _canonical_settings(path: Path) -> None:
+    """Same circuit, same settings bytes: ezkl stamps the time and writes hash maps and sets in
+    random order, so two calibrations of one circuit differed (and missed every cached key)."""
+    s = json.loads(Path(path).read_text())
+    s["timestamp"] = 0
+    for field in ("required_range_checks", "required_lookups"):
+        s[field] = sorted(s.get(field) or [], key=json.dumps)
+    Path(path).write_text(json.dumps(s, sort_keys=True))
 
 
 def compile_circuit(onnx: Path, settings: Path, compiled: Path) -> None:

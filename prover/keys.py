@@ -1,6 +1,6 @@
 """SRS and keys for a run's circuit. Keys are cached outside the run, keyed by what determines them.
 
-ezkl.setup is deterministic in (compiled circuit, SRS), so the cache key is the sha256 of both;
+ezkl.setup is deterministic in (ONNX, settings, SRS), so the cache key is the sha256 of all three;
 a second run with the same circuit reuses the proving key (hundreds of MB) without recomputing it.
 """
 from __future__ import annotations
@@ -49,7 +49,8 @@ def setup(run: RunDir, srs_file: Path | None = None, progress=print, fold_fan_in
         raise ArtifactError(f"SRS {srs_file} has logrows {ident['logrows']}, the circuit needs {k}")
     _place(Path(srs_file), run.srs)
 
-    key = sha256_file(run.compiled)[:16] + "-" + ident["sha256"][:16]
+    # the compiled file differs on every compile (ezkl serialises hash maps), its inputs do not
+    key = sha256_file(run.onnx)[:16] + sha256_file(run.settings)[:16] + "-" + ident["sha256"][:16]
     cached = cache_dir() / "keys" / key
     if not ((cached / "pk.key").exists() and (cached / "vk.key").exists()):  # a kill can land between the renames
         progress(f"ezkl setup at logrows {k} (cached as {cached})")

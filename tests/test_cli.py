@@ -83,3 +83,11 @@ def test_help_reads_as_phases():
     assert r.returncode == 0
     for verb in ("train", "setup", "prove", "verify", "inspect", "demo"):
         assert verb in r.stdout
+
+
+def test_demo_runs_end_to_end(tmp_path):
+    """The README's first command, on a smaller slice (2 batches of 16, 2 epochs: 4 real proofs)."""
+    r = zkpot("demo", tmp_path / "demo", "--rows", "32")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "INSECURE DEV SRS" in r.stdout + r.stderr
+    assert (tmp_path / "demo" / "public" / "manifest.json").exists()
