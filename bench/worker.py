@@ -9,6 +9,10 @@ PHASE is one of:
   setup    prover.keys.setup (dev SRS at the circuit's logrows, vk, pk)
   prove    circuits.pipeline.prove of one chunk's stored witness
   verify   circuits.pipeline.verify of that proof
+  fold_setup     prover.keys.setup with a dev SRS at the fold's logrows (spec "fan_in")
+  prove_all      prover.prove.prove_all: every chunk proof and the manifest
+  fold           prover.fold.fold, setup_aggregate and aggregate timed apart per tree node
+  verify_folded  the folded bundle from its run proof alone, next to every chunk proof verified
 
 SPEC is a JSON object: {"run": dir, "config": RunConfig fields, "run_args": {attr: value}, "chunk": c}.
 "run_args" overrides attributes of circuits.pipeline.run_args(scale) for this process only
@@ -212,7 +216,81 @@ def verify(spec: dict) -> dict:
     return {"seconds": time.perf_counter() - t0, "ok": ok}
 
 
-PHASES = {"prepare": prepare, "setup": setup, "prove": prove, "verify": verify}
+def fold_setup(spec: dict) -> dict:
+    from circuits.artifacts import read_json
+    from circuits.srs import logrows_of
+    from prover.keys import setup as keys_setup
+    from prover.run import RunDir
+
+    run = RunDir(Path(spec["run"]))
+    t0 = time.perf_counter()
+    keys_setup(run, None, progress=lambda *_: None, fold_fan_in=spec["fan_in"])
+    return {"seconds": time.perf_counter() - t0, "logrows": read_json(run.settings)["run_args"]["logrows"],
+            "srs_logrows": logrows_of(run.srs), "pk_mb": run.pk.stat().st_size / 2**20}
+
+
+def prove_all(spec: dict) -> dict:
+    from prover.prove import prove_all as prove_every_chunk
+    from prover.run import RunDir
+
+    run = RunDir(Path(spec["run"]))
+    t0 = time.perf_counter()
+    prove_every_chunk(run)
+    return {"seconds": time.perf_counter() - t0}
+
+
+def fold(spec: dict) -> dict:
+    """prover.fold.fold with its two ezkl calls timed: a node's setup is None when its key was cached."""
+    from circuits import pipeline
+    from prover.fold import fold as fold_run
+    from prover.run import RunDir
+
+    run = RunDir(Path(spec["run"]))
+    pending, nodes = {}, []
+
+    def timed(name, fn):
+        def call(*a, **k):
+            t0 = time.perf_counter()
+            fn(*a, **k)
+            pending[name] = time.perf_counter() - t0
+        return call
+
+    pipeline.setup_aggregate = timed("setup", pipeline.setup_aggregate)
+    pipeline.aggregate = timed("aggregate", pipeline.aggregate)
+
+    def on_node(level, i, n, seconds):
+        nodes.append({"level": level, "i": i, "of": n, "seconds": seconds,
+                      "setup_s": pending.pop("setup", None), "aggregate_s": pending.pop("aggregate", 0.0)})
+
+    t0 = time.perf_counter()
+    tree = fold_run(run.public, spec["fan_in"], on_node=on_node)
+    for node, rec in zip((x for level in tree["levels"] for x in level), nodes):
+        rec["logrows"] = node["logrows"]
+    top = run.public / tree["levels"][-1][0]["proof"]
+    return {"seconds": time.perf_counter() - t0, "nodes": nodes, "run_proof_bytes": top.stat().st_size,
+            "run_proof_raw_bytes": len(json.loads(top.read_text())["proof"])}
+
+
+def verify_folded(spec: dict) -> dict:
+    from circuits import pipeline
+    from prover.run import RunDir
+    from verifier.verify import verify_bundle
+
+    run = RunDir(Path(spec["run"]))
+    t0 = time.perf_counter()
+    report = verify_bundle(run.public, allow_insecure_dev_srs=True)
+    run_proof_s = time.perf_counter() - t0
+    if not report.ok:
+        raise SystemExit(f"the folded bundle does not verify: {[str(f) for f in report.failures]}")
+    proofs = sorted((run.public / "proofs").glob("chunk_*.json"))
+    t0 = time.perf_counter()
+    if not all(pipeline.verify(p, run.settings, run.vk, run.srs) for p in proofs):
+        raise SystemExit("a chunk proof does not verify")
+    return {"run_proof_s": run_proof_s, "chunk_proofs_s": time.perf_counter() - t0, "chunk_proofs": len(proofs)}
+
+
+PHASES = {"prepare": prepare, "setup": setup, "prove": prove, "verify": verify,
+          "fold_setup": fold_setup, "prove_all": prove_all, "fold": fold, "verify_folded": verify_folded}
 
 
 def main(argv: list[str]) -> None:

@@ -14,7 +14,7 @@ All levels and the chunk circuits must share one SRS (one tau): make it once, at
 """
 from __future__ import annotations
 
-import hashlib
+import shutil
 import time
 from pathlib import Path
 
@@ -22,26 +22,18 @@ from circuits import pipeline, srs as srs_mod
 from circuits.artifacts import ArtifactError, atomic_path, read_json, write_json
 from circuits.srs import cache_dir
 
-from verifier.fold_tree import logrows_for, plan
+from verifier.fold_tree import GB, aggregate_gb, available_gb, key_id, logrows_for, plan
 
-GB = 1 << 30
-# peak memory of one aggregate at logrows 21, from the measurements above; it doubles per logrow
-AGGREGATE_GB_AT_21 = 18.7
-SETUP_GB_AT_21 = 10.6
+# the aggregation proving key on disk: 8.86 GB at logrows 21, 17.7 GB at 22 (measured)
+PK_GB_AT_21 = 8.86
+
+
+class DiskSpaceError(ArtifactError):
+    """The aggregation proving key would not fit on the cache's disk."""
 
 
 def needed_gb(fan_in: int) -> float:
-    return AGGREGATE_GB_AT_21 * 2 ** (logrows_for(fan_in) - 21)
-
-
-def available_gb() -> float:
-    """Memory a fold can use: available RAM plus free swap (Linux /proc/meminfo)."""
-    info = {}
-    with open("/proc/meminfo") as f:
-        for line in f:
-            key, value = line.split(":", 1)
-            info[key] = int(value.split()[0]) * 1024
-    return (info.get("MemAvailable", 0) + info.get("SwapFree", 0)) / GB
+    return aggregate_gb(logrows_for(fan_in))
 
 
 def node_path(level: int, i: int) -> str:
@@ -58,14 +50,27 @@ def check_memory(fan_in: int) -> None:
         )
 
 
+def check_disk(logrows: int, where: Path) -> None:
+    """Refuse before a minutes-long setup_aggregate that would die writing its key."""
+    need = PK_GB_AT_21 * 2 ** (logrows - 21) + 0.5
+    probe = Path(where)
+    while not probe.exists():
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free / GB
+    if need > free:
+        raise DiskSpaceError(
+            f"the aggregation proving key at logrows {logrows} needs about {need:.1f} GB of disk, "
+            f"{probe} has {free:.1f} GB free: free space, or point ZKPOT_CACHE at a larger disk"
+        )
+
+
 def _keys(children: list[Path], logrows: int, srs: Path) -> tuple[Path, Path]:
     """Aggregation keys, cached by what determines them: the inner protocols, their count, logrows, SRS."""
-    h = hashlib.sha256(f"{logrows}|{srs_mod.sha256_file(srs)}|{len(children)}".encode())
-    for c in children:
-        h.update(repr(read_json(c, max_bytes=1 << 30)["protocol"]).encode())
-    d = cache_dir() / "aggregation" / h.hexdigest()[:32]
+    protocols = [read_json(c, max_bytes=1 << 30)["protocol"] for c in children]
+    d = cache_dir() / "aggregation" / key_id(logrows, srs_mod.sha256_file(srs), protocols)
     vk, pk = d / "vk.key", d / "pk.key"
     if not pk.exists():
+        check_disk(logrows, d)
         pipeline.setup_aggregate(children, vk, pk, logrows, srs)
     return vk, pk
 

@@ -5,12 +5,45 @@ refuse any recorded tree that is not exactly this one.
 """
 from __future__ import annotations
 
+import hashlib
 import math
+
+GB = 1 << 30
+# measured with ezkl 22.3.0 on 2 cores: peak memory at logrows 21 (it doubles per logrow)
+SETUP_GB_AT_21 = 10.6      # setup_aggregate
+AGGREGATE_GB_AT_21 = 18.7  # aggregate
 
 
 def logrows_for(fan_in: int) -> int:
     """An aggregation verifies each inner proof in just over 2^20 rows (measured with ezkl 22.3.0)."""
     return 21 + math.ceil(math.log2(fan_in))
+
+
+def setup_gb(logrows: int) -> float:
+    return SETUP_GB_AT_21 * 2 ** (logrows - 21)
+
+
+def aggregate_gb(logrows: int) -> float:
+    return AGGREGATE_GB_AT_21 * 2 ** (logrows - 21)
+
+
+def available_gb() -> float:
+    """Memory an aggregation can use: available RAM plus free swap (Linux /proc/meminfo)."""
+    info = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            key, value = line.split(":", 1)
+            info[key] = int(value.split()[0]) * 1024
+    return (info.get("MemAvailable", 0) + info.get("SwapFree", 0)) / GB
+
+
+def key_id(logrows: int, srs_sha256: str, protocols: list) -> str:
+    """What an aggregation key is a function of: logrows, SRS, and the inner proofs' protocols
+    (their circuits' vks, as ezkl writes them into each proof). Names cached keys."""
+    h = hashlib.sha256(f"{logrows}|{srs_sha256}|{len(protocols)}".encode())
+    for p in protocols:
+        h.update(repr(p).encode())
+    return h.hexdigest()[:32]
 
 
 def plan(n_chunks: int, fan_in: int) -> list[list[list[int]]]:
