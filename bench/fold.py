@@ -60,7 +60,7 @@ def main() -> None:
                 row["fold"] = worker("fold", spec, env, timeout=4 * 3600)
                 for node in row["fold"]["nodes"]:
                     print(f"  level {node['level']} node {node['i']}: logrows {node['logrows']}, setup "
-                          f"{node['setup_s'] if node['setup_s'] is not None else 'cached'}, aggregate "
+                          f"{format(node['setup_s'], '.0f') + ' s' if node['setup_s'] is not None else 'cached'}, aggregate "
                           f"{node['aggregate_s']:.0f} s", flush=True)
                 row["verify"] = worker("verify_folded", spec, env)
                 print(f"[{now()}] {n} chunks: run proof {row['verify']['run_proof_s']:.2f} s, every chunk "
