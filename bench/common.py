@@ -1,4 +1,4 @@
-"""Shared by bench/run.py and bench/tune.py: subprocess measurements, the machine, result files."""
+"""Shared by the benches (run.py, tune.py, fold.py): subprocess measurements, the machine, result files."""
 from __future__ import annotations
 
 import json
@@ -19,9 +19,14 @@ class WorkerError(RuntimeError):
     pass
 
 
-def bench_env(work: Path) -> dict:
-    """Keys cached in the bench's work dir (deleted with it); dev SRS files shared with zkpot's cache."""
+def bench_env(work: Path | None) -> dict:
+    """The workers' environment. With `work`, keys are cached in the bench's work dir (deleted with
+    it) and dev SRS files shared with zkpot's cache; without, zkpot's own cache is used (the fold
+    bench: aggregation keys are one-off costs of a circuit, as in real use)."""
     env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    if work is None:
+        return env
     cache = work / "cache"
     cache.mkdir(parents=True, exist_ok=True)
     shared = Path(os.environ.get("ZKPOT_CACHE", Path.home() / ".cache" / "zkpot")) / "srs"
@@ -29,7 +34,6 @@ def bench_env(work: Path) -> dict:
     if not (cache / "srs").exists():
         (cache / "srs").symlink_to(shared)
     env["ZKPOT_CACHE"] = str(cache)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
 
@@ -69,12 +73,14 @@ def median(xs: list[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
 
 
-def save(name: str, data: dict, markdown: str) -> tuple[Path, Path]:
+def save(name: str, data: dict, markdown: str) -> None:
+    """Write bench/results/NAME.json and NAME.md, and print the table."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     j, m = RESULTS / f"{name}.json", RESULTS / f"{name}.md"
     j.write_text(json.dumps(data, indent=2) + "\n")
     m.write_text(markdown)
-    return j, m
+    print(markdown)
+    print(f"written {j} and {m}")
 
 
 def machine_md(m: dict, shared_note: str | None) -> str:

@@ -21,17 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import WorkerError, machine, machine_md, now, save, worker  # noqa: E402
+from bench.common import WorkerError, bench_env, machine, machine_md, now, save, worker  # noqa: E402
 
 RUN = dict(model="logreg", rows=8, features=8, batch_size=4, lr=0.5)  # the test suite's small run
-
-
-def fold_env() -> dict:
-    import os
-
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent) + os.pathsep + env.get("PYTHONPATH", "")
-    return env  # zkpot's own cache: aggregation keys are one-off costs of a circuit, as in real use
 
 
 def main() -> None:
@@ -44,7 +36,7 @@ def main() -> None:
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="zkpot-bench-fold-"))
-    env, m, rows = fold_env(), machine(), []
+    env, m, rows = bench_env(None), machine(), []
     try:
         for n in (int(x) for x in args.chunks.split(",")):
             spec = {"run": str(work / f"chunks{n}"), "fan_in": args.fan_in,
@@ -94,9 +86,7 @@ def main() -> None:
                   f"{setups} | {aggs} | {r['fold']['peak_rss_mb'] / 1024:.1f} | {r['fold']['run_proof_bytes'] / 1024:.1f} | "
                   f"{r['verify']['run_proof_s']:.2f} | {r['verify']['chunk_proofs_s']:.2f} |")
     text = "\n".join(md) + "\n"
-    j, mdp = save("fold", data, text)
-    print(text)
-    print(f"written {j} and {mdp}")
+    save("fold", data, text)
 
 
 if __name__ == "__main__":

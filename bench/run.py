@@ -125,9 +125,7 @@ def main() -> None:
             md.append(head + f"{r.get('torch_s_per_step', float('nan')) * 1e3:.2f} ms | "
                       f"{r.get('witness_s_per_step', float('nan')):.2f} | not proved: {why[:90]} | | | | | | |")
     text = "\n".join(md) + "\n"
-    j, mdp = save("ladder", data, text)
-    print(text)
-    print(f"written {j} and {mdp}")
+    save("ladder", data, text)
 
 
 if __name__ == "__main__":

@@ -136,9 +136,7 @@ def main() -> None:
     data["summary"] = summary(rows)
     md += ["", data["summary"]]
     text = "\n".join(md) + "\n"
-    j, mdp = save("tune", data, text)
-    print(text)
-    print(f"written {j} and {mdp}")
+    save("tune", data, text)
 
 
 def summary(rows: list[dict]) -> str:

@@ -70,6 +70,58 @@ def check_circuit(settings: dict, m: dict) -> None:
         raise Rejected("circuit", f"made with ezkl {settings.get('version')}/{m['versions'].get('ezkl')}, this verifier uses {EZKL_VERSION}")
 
 
+_PIPELINE_ARGS = pipeline.run_args(0)
+_ONE_COLUMN = ("total_assignments", "num_rows", "total_const_size", "total_dynamic_col_size",
+               "total_shuffle_col_size", "max_dynamic_input_len", "num_dynamic_lookups", "num_shuffles")
+MAX_TABLES = 64
+
+
+def check_sizes(settings: dict) -> None:
+    """Bound every settings field ezkl sizes the constraint system from, before ezkl reads them.
+
+    ezkl.verify configures the circuit from settings.json before it reads the vk or the proof:
+    total_assignments nudged by 2^32 makes it lay out 400k advice columns and run for hours
+    (found by the settings fuzzer). zkpot's pipeline compiles at num_inner_cols 1 and calibrate
+    picks logrows so that each region, table and range fits one column of 2^logrows rows:
+    anything larger is not a zkpot circuit, and is refused here in one line.
+    """
+    ra = settings["run_args"]
+    rows = 1 << ra["logrows"]
+
+    def count(value, name: str, limit: int) -> int:
+        if not (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= limit):
+            raise Rejected("circuit", f"settings {name}={value!r:.40} is outside 0..{limit}: not a zkpot circuit at logrows {ra['logrows']}")
+        return value
+
+    def span(pair, name: str) -> None:
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, int) and not isinstance(x, bool) for x in pair)):
+            raise Rejected("circuit", f"settings {name} is not a range [lo, hi]")
+        count(pair[1] - pair[0], f"{name} span", rows)
+
+    try:
+        if ra.get("logrows", 0) < 1:
+            raise Rejected("circuit", "settings logrows must be positive")
+        for key in ("num_inner_cols", "decomp_base", "decomp_legs", "bounded_log_lookup"):
+            if ra.get(key) != getattr(_PIPELINE_ARGS, key):
+                raise Rejected("circuit", f"settings {key}={ra.get(key)!r:.40}: zkpot compiles with {getattr(_PIPELINE_ARGS, key)}")
+        for key in _ONE_COLUMN:
+            count(settings.get(key), key, rows)
+        count(settings["einsum_params"]["total_einsum_col_size"], "total_einsum_col_size", rows)
+        for eq in settings["einsum_params"]["equations"]:
+            for axis, size in eq[1].items():
+                count(size, f"einsum axis {axis}", rows)
+        count(settings["module_sizes"]["poseidon"][0], "poseidon rows", rows)
+        if settings["module_sizes"]["polycommit"] != [] or settings.get("model_instance_shapes") != []:
+            raise Rejected("circuit", "settings commit or expose values other than Poseidon hashes")
+        span(ra["lookup_range"], "lookup_range")
+        checks, lookups = settings["required_range_checks"], settings["required_lookups"]
+        count(len(checks) + len(lookups), "number of lookup tables and range checks", MAX_TABLES)
+        for r in checks:
+            span(r, "range check")
+    except (KeyError, TypeError, AttributeError, IndexError):
+        raise Rejected("circuit", "settings.json lacks the sizes ezkl lays the circuit out from") from None
+
+
 def base_commitment(public: Path, m: dict) -> str:
     """Recompute H(state_0) from the public base weights and the published salt."""
     layout, scale = m["run"]["layout"], m["run"]["scale"]
@@ -124,6 +176,7 @@ def load_public(public: Path, deep: bool = True) -> tuple[dict, dict, dict, list
     claims.check_srs_claim(m, ident)
     if ident["logrows"] < settings["run_args"]["logrows"]:
         raise Rejected("srs", f"SRS logrows {ident['logrows']} is below the circuit's {settings['run_args']['logrows']}")
+    check_sizes(settings)  # (logrows is now bounded by the SRS file; ezkl may read the rest)
     if m["insecure_dev_srs"] != (ident["origin"] != srs_mod.CEREMONY):
         raise Rejected("srs", f"manifest claims insecure_dev_srs={m['insecure_dev_srs']}, the file's hash says {ident['origin']}")
     dataset = _read(public, m["dataset"]["file"], "schedule")

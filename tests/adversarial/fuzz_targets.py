@@ -1,6 +1,6 @@
 """Hypothesis fuzzing of every parser a verifier runs on untrusted input, run in a child process.
 
-    python -m tests.adversarial.fuzz_targets TARGET EXAMPLES BUNDLE SCRATCH
+    python -m tests.adversarial.fuzz_targets TARGET EXAMPLES BUNDLE SCRATCH [--explore]
 
 TARGET is one of manifest, proof, settings, vk, srs, bundle, package, signatures. The child exits 0 when every example
 passed its oracle, 1 (printing hypothesis' falsifying example) when one failed, and dies by a
@@ -9,7 +9,8 @@ so a crash leaves it behind. Oracles, for every generated or mutated input:
 
   no traceback   only the verifier's own rejection (Rejected, or False from pipeline.verify) may
                  come out; any other exception, including a Rust panic, fails
-  no hang        each example gets PER_EXAMPLE_SECONDS (SIGALRM)
+  no hang        each example gets PER_EXAMPLE_SECONDS (SIGALRM, which fires between Python
+                 calls; a hang inside ezkl's Rust is caught by the parent's timeout)
   no acceptance  an accepted input must mean what the original meant: the same claims (manifest
                  run, base, final, dataset, chunks), the same public hashes of every proof, the
                  same base weights and step.onnx. Evidence bytes that the verifier provably does
@@ -218,9 +219,10 @@ def target_proof(public: Path, scratch: Path):
 
 
 def target_settings(public: Path, scratch: Path):
-    """The settings checks of load_public (size-bounded read, shape, check_circuit) and ezkl.verify
-    reading the mutated settings. ezkl ignores some fields (num_rows, timestamp, ...), so an accepted
-    proof is fine; but what check_circuit guarantees (visibility, scales, version) must hold."""
+    """The settings checks of load_public (size-bounded read, shape, check_circuit, check_sizes), then
+    ezkl.verify reading the settings they let through (a settings file they refuse never reaches
+    ezkl, as in verify_bundle). ezkl ignores some fields (timestamp, ...), so an accepted proof is
+    fine; but what check_circuit guarantees (visibility, scales, version) must hold."""
     from circuits import pipeline
     from tests.conftest import rehash
     from verifier.verify import load_public
@@ -234,11 +236,12 @@ def target_settings(public: Path, scratch: Path):
         (scratch / "settings.json").write_bytes(data)
         rehash(scratch)  # as a cheater would: the settings checks of load_public must do the work
         loaded = _rejected_only(lambda: load_public(scratch))
-        s = loaded[1] if loaded else None
+        if loaded is None:  # as in verify_bundle: ezkl never reads settings load_public refused
+            return
         ok = pipeline.verify(scratch / "proofs" / "chunk_00001.json", scratch / "settings.json", scratch / "vk.key", scratch / "kzg.srs")
         assert isinstance(ok, bool)
-        if ok and s is not None:
-            assert guarded(s) == guarded(orig), "check_circuit let a visibility/scale/version change through"
+        if ok:
+            assert guarded(loaded[1]) == guarded(orig), "check_circuit let a visibility/scale/version change through"
 
     return json_or_bytes(original), check
 
@@ -460,14 +463,16 @@ def target_signatures(public: Path, scratch: Path):
     return strategy, check
 
 
-def run(target: str, examples: int, public: Path, scratch: Path) -> None:
+def run(target: str, examples: int, public: Path, scratch: Path, explore: bool = False) -> None:
+    """Without `explore` the inputs are a fixed sequence (hypothesis' derandomize): the default
+    test run is reproducible and fails only on a regression; with it, every run tries new inputs."""
     scratch.mkdir(parents=True, exist_ok=True)
     shutil.copytree(public, scratch, dirs_exist_ok=True)
     strategy, check = globals()[f"target_{target}"](public, scratch)
     signal.signal(signal.SIGALRM, _alarm)
     count = [0]
 
-    @settings(max_examples=examples, deadline=None, database=None, derandomize=False, print_blob=True,
+    @settings(max_examples=examples, deadline=None, database=None, derandomize=not explore, print_blob=True,
               phases=[Phase.generate, Phase.shrink], suppress_health_check=list(HealthCheck))
     @given(strategy)
     def fuzz(example):
@@ -483,6 +488,6 @@ def run(target: str, examples: int, public: Path, scratch: Path) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 5 or sys.argv[1] not in TARGETS:
-        sys.exit(f"usage: python -m tests.adversarial.fuzz_targets {{{','.join(TARGETS)}}} EXAMPLES BUNDLE SCRATCH")
-    run(sys.argv[1], int(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]))
+    if len(sys.argv) not in (5, 6) or sys.argv[1] not in TARGETS or sys.argv[5:] not in ([], ["--explore"]):
+        sys.exit(f"usage: python -m tests.adversarial.fuzz_targets {{{','.join(TARGETS)}}} EXAMPLES BUNDLE SCRATCH [--explore]")
+    run(sys.argv[1], int(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]), explore=sys.argv[5:] == ["--explore"])

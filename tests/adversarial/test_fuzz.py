@@ -2,8 +2,9 @@
 
 Each target runs in a child process, so that a Rust panic that aborted the process, or a hang,
 is reported as a finding with its input on disk instead of taking pytest down. The default run
-tries DEFAULT_EXAMPLES inputs per parser; `python -m pytest -m slow tests/adversarial/test_fuzz.py`
-tries SLOW_EXAMPLES per parser (the README's "Attacks and what stops them" names the marker).
+tries DEFAULT_EXAMPLES inputs per parser, the same ones every run (a failure is a regression, and
+reproducible); `python -m pytest -m slow tests/adversarial/test_fuzz.py` tries SLOW_EXAMPLES new
+inputs per parser (the README's "Attacks and what stops them" names the marker).
 """
 from __future__ import annotations
 
@@ -22,10 +23,11 @@ SLOW_EXAMPLES = 10_000
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _fuzz(target: str, examples: int, public: Path, scratch: Path) -> None:
+def _fuzz(target: str, examples: int, public: Path, scratch: Path, explore: bool = False) -> None:
     try:
         r = subprocess.run(
-            [sys.executable, "-m", "tests.adversarial.fuzz_targets", target, str(examples), str(public), str(scratch)],
+            [sys.executable, "-m", "tests.adversarial.fuzz_targets", target, str(examples), str(public), str(scratch)]
+            + ["--explore"] * explore,
             cwd=ROOT, capture_output=True, text=True, timeout=120 + 3 * examples,
             env={**os.environ, "RUST_BACKTRACE": "0", "RAYON_NUM_THREADS": "1"},
         )
@@ -46,4 +48,4 @@ def test_fuzz(run_a, tmp_path, target):
 @pytest.mark.slow
 @pytest.mark.parametrize("target", TARGETS)
 def test_fuzz_full(run_a, tmp_path, target):
-    _fuzz(target, SLOW_EXAMPLES, run_a.public, tmp_path / "scratch")
+    _fuzz(target, SLOW_EXAMPLES, run_a.public, tmp_path / "scratch", explore=True)

@@ -401,9 +401,20 @@ def test_schedule_seed_with_the_same_order_is_the_same_claim(bundle):
     (lambda s: s["run_args"].update(param_visibility="Private"), "circuit"),
     (lambda s: s["run_args"].update(logrows=16), "srs"),
     (lambda s: s.update(model_output_scales=[7]), "circuit"),
-    (lambda s: s["run_args"].update(num_inner_cols=2), "proofs"),
+    (lambda s: s["run_args"].update(num_inner_cols=2), "circuit"),
     (lambda s: s["run_args"].update(lookup_range=[0, 1]), "proofs"),
-], ids=["version", "input visibility", "param visibility", "logrows", "output scale", "inner columns", "lookup range"])
+    # sizes ezkl lays the circuit out from before it reads the vk: each would make ezkl.verify
+    # configure a huge constraint system (total_assignments + 2^32 ran for hours: the fuzzer's find)
+    (lambda s: s.update(total_assignments=s["total_assignments"] + 2**32), "circuit"),
+    (lambda s: s["run_args"].update(lookup_range=[-(2**40), 0]), "circuit"),
+    (lambda s: s.update(required_range_checks=s["required_range_checks"] + [[0, 2**40]]), "circuit"),
+    (lambda s: s.update(required_range_checks=[[0, 1]] * 100), "circuit"),
+    (lambda s: s["run_args"].update(decomp_base=2**40), "circuit"),
+    (lambda s: s.update(total_const_size=-1), "circuit"),
+    (lambda s: s.pop("einsum_params"), "circuit"),
+], ids=["version", "input visibility", "param visibility", "logrows", "output scale", "inner columns", "lookup range",
+        "assignments", "lookup span", "range check span", "range check count", "decomposition base",
+        "negative constants", "no einsum sizes"])
 def test_changed_settings(bundle, edit, check):
     s = json.loads((bundle / "settings.json").read_text())
     edit(s)
