@@ -201,6 +201,7 @@ def prove(
     run: Path = typer.Argument(..., help="Run directory after `zkpot train` and `zkpot setup`."),
     fold_: bool = typer.Option(False, "--fold/--no-fold", help="Also fold the chunk proofs into one run proof (needs ~19 GB per proof folded)."),
     fan_in: int = typer.Option(1, help="Proofs folded per aggregation when folding."),
+    keep_keys: bool = typer.Option(True, "--keep-keys/--no-keep-keys", help="When folding: keep the aggregation proving keys in the cache (--no-keep-keys deletes each level's once it is folded)."),
     jobs: int = typer.Option(1, "--jobs", min=1, help="Chunks proved in parallel processes (each holds its own proving key in memory); with --executor ray, at most this many Ray provers."),
     executor: str = typer.Option("local", "--executor", help="local (this machine) or ray (a Ray cluster, see --address; pip install 'zkpot[ray]')."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address for --executor ray (e.g. ray://head:10001, auto, local); default: auto-detect or start a local instance."),
@@ -216,7 +217,7 @@ def prove(
             prove_all(rd, on_chunk=lambda c, n, s: p.update(task, completed=c, total=n), jobs=jobs,
                       executor=executor, address=address)
         if fold_:
-            _invoke(fold, rd.public, fan_in=fan_in)
+            _invoke(fold, rd.public, fan_in=fan_in, keep_keys=keep_keys)
     out.print(f"public bundle: {rd.public} (hand this directory to verifiers; keep {rd.private} to yourself)")
 
 
@@ -225,13 +226,14 @@ def prove(
 def fold(
     public: Path = typer.Argument(..., help="A public bundle with chunk proofs (from `zkpot prove`); needs no private file."),
     fan_in: int = typer.Option(1, help="Proofs folded per aggregation: 1 fits 24 GB (logrows 21), 2 needs logrows 22 and ~40 GB with swap."),
+    keep_keys: bool = typer.Option(True, "--keep-keys/--no-keep-keys", help="Keep the aggregation proving keys in the cache for the next fold of this circuit; --no-keep-keys deletes each level's once it is folded (disk for one key at a time: 17.7 GB at logrows 22)."),
 ):
     """Fold a bundle's chunk proofs into one run proof (ezkl aggregation), resumable."""
     from prover.fold import fold as do_fold
 
     with _progress() as p:
         task = p.add_task("folding (minutes per node)", total=None)
-        tree = do_fold(public, fan_in, on_node=lambda lv, i, n, s: p.update(task, description=f"folding level {lv}", completed=i, total=n))
+        tree = do_fold(public, fan_in, keep_keys=keep_keys, on_node=lambda lv, i, n, s: p.update(task, description=f"folding level {lv}", completed=i, total=n))
     out.print(f"run proof: {public / tree['levels'][-1][0]['proof']} ({len(tree['levels'])} level(s), fan-in {fan_in})")
 
 

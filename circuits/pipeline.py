@@ -29,7 +29,8 @@ class CircuitError(RuntimeError):
     """ezkl refused or failed; the message says at which stage."""
 
 
-def _call(stage: str, fn, *args, **kwargs):
+def call(stage: str, fn, *args, **kwargs):
+    """fn(*args), with ezkl's failures (exceptions, Rust panics, a False result) as one CircuitError line."""
     try:
         ok = fn(*args, **kwargs)
     except BaseException as e:  # ezkl raises bare RuntimeErrors, and PanicExceptions (BaseException) from Rust
@@ -58,7 +59,7 @@ def run_args(scale: int) -> ezkl.PyRunArgs:
 
 def gen_settings(onnx: Path, settings: Path, scale: int) -> None:
     with atomic_path(settings) as tmp:
-        _call("gen_settings", ezkl.gen_settings, str(onnx), str(tmp), py_run_args=run_args(scale))
+        call("gen_settings", ezkl.gen_settings, str(onnx), str(tmp), py_run_args=run_args(scale))
 
 
 def calibrate(samples: Path, onnx: Path, settings: Path, scale: int, max_logrows: int = 20) -> dict:
@@ -69,7 +70,7 @@ def calibrate(samples: Path, onnx: Path, settings: Path, scale: int, max_logrows
     """
     with atomic_path(settings) as tmp:
         tmp.write_bytes(Path(settings).read_bytes())
-        _call(
+        call(
             "calibrate_settings",
             ezkl.calibrate_settings,
             str(samples), str(onnx), str(tmp), "resources",
@@ -97,17 +98,17 @@ def _canonical_settings(path: Path) -> None:
 
 def compile_circuit(onnx: Path, settings: Path, compiled: Path) -> None:
     with atomic_path(compiled) as tmp:
-        _call("compile_circuit", ezkl.compile_circuit, str(onnx), str(tmp), str(settings))
+        call("compile_circuit", ezkl.compile_circuit, str(onnx), str(tmp), str(settings))
 
 
 def setup(compiled: Path, srs: Path, vk: Path, pk: Path) -> None:
     with atomic_path(vk) as tvk, atomic_path(pk) as tpk:
-        _call("setup", ezkl.setup, str(compiled), str(tvk), str(tpk), str(srs))
+        call("setup", ezkl.setup, str(compiled), str(tvk), str(tpk), str(srs))
 
 
 def gen_witness(data: Path, compiled: Path, witness: Path) -> dict:
     with atomic_path(witness) as tmp:
-        _call("gen_witness", ezkl.gen_witness, str(data), str(compiled), str(tmp))
+        call("gen_witness", ezkl.gen_witness, str(data), str(compiled), str(tmp))
         w = read_json(tmp, max_bytes=1 << 30)
     return w
 
@@ -115,7 +116,7 @@ def gen_witness(data: Path, compiled: Path, witness: Path) -> dict:
 def prove(witness: Path, compiled: Path, pk: Path, proof: Path, srs: Path) -> None:
     """A proof with the Poseidon transcript, so that ezkl's aggregation can fold it later."""
     with atomic_path(proof) as tmp:
-        _call("prove", ezkl.prove, str(witness), str(compiled), str(pk), str(tmp), "for-aggr", str(srs))
+        call("prove", ezkl.prove, str(witness), str(compiled), str(pk), str(tmp), "for-aggr", str(srs))
 
 
 def verify(proof: Path, settings: Path, vk: Path, srs: Path) -> bool:
@@ -141,13 +142,13 @@ def is_panic(e: BaseException) -> bool:
 def aggregate(proofs: list[Path], out: Path, pk: Path, logrows: int, srs: Path, transcript: str) -> None:
     """Fold proofs into one; ezkl's binding takes the aggregation *proving* key as `vk_path`."""
     with atomic_path(out) as tmp:
-        _call("aggregate", ezkl.aggregate, [str(p) for p in proofs], str(tmp), str(pk), transcript, logrows,
+        call("aggregate", ezkl.aggregate, [str(p) for p in proofs], str(tmp), str(pk), transcript, logrows,
               "unsafe", False, str(srs))
 
 
 def setup_aggregate(sample_proofs: list[Path], vk: Path, pk: Path, logrows: int, srs: Path) -> None:
     with atomic_path(vk) as tvk, atomic_path(pk) as tpk:
-        _call("setup_aggregate", ezkl.setup_aggregate, [str(p) for p in sample_proofs], str(tvk), str(tpk),
+        call("setup_aggregate", ezkl.setup_aggregate, [str(p) for p in sample_proofs], str(tvk), str(tpk),
               logrows, False, str(srs))
 
 

@@ -60,7 +60,8 @@ def check_disk(logrows: int, where: Path) -> None:
     if need > free:
         raise DiskSpaceError(
             f"the aggregation proving key at logrows {logrows} needs about {need:.1f} GB of disk, "
-            f"{probe} has {free:.1f} GB free: free space, or point ZKPOT_CACHE at a larger disk"
+            f"{probe} has {free:.1f} GB free: free space, fold with --no-keep-keys (one level's key on disk "
+            f"at a time), or point ZKPOT_CACHE at a larger disk"
         )
 
 
@@ -75,11 +76,13 @@ def _keys(children: list[Path], logrows: int, srs: Path) -> tuple[Path, Path]:
     return vk, pk
 
 
-def fold(public: Path, fan_in: int, on_node=lambda level, i, n, seconds: None) -> dict:
+def fold(public: Path, fan_in: int, keep_keys: bool = True, on_node=lambda level, i, n, seconds: None) -> dict:
     """Fold the chunk proofs of a public bundle into fold/…, record the tree in its manifest.
 
     Needs only public files (chunk proofs and the SRS they were made with), so a run can be
-    folded later, on another machine. Resumable: finished nodes are kept.
+    folded later, on another machine. Resumable: finished nodes are kept. Without `keep_keys`
+    each level's proving keys are deleted once the level is folded: every level has its own key
+    (17.7 GB at logrows 22), so a 3-level tree then needs disk for one, not three.
     """
     public = Path(public)
     m = read_json(public / "manifest.json")
@@ -96,20 +99,25 @@ def fold(public: Path, fan_in: int, on_node=lambda level, i, n, seconds: None) -
     tree, below = [], chunks
     for depth, groups in enumerate(levels, start=1):
         top = depth == len(levels)
-        nodes = []
+        nodes, used = [], set()
         for i, group in enumerate(groups):
             children = [below[j] for j in group]
             k = logrows_for(len(children))
             start = time.perf_counter()
-            vk, pk = _keys(children, k, srs)
             out = public / node_path(depth, i)
-            if not out.exists():
-                pipeline.aggregate(children, out, pk, k, srs, "evm" if top else "poseidon")
             vk_name = f"fold/level{depth}_fanin{len(children)}.vk"
-            with atomic_path(public / vk_name) as tmp:
-                tmp.write_bytes(vk.read_bytes())
+            if not (out.exists() and (public / vk_name).exists()):  # (a resumed fold needs no key for done nodes)
+                vk, pk = _keys(children, k, srs)
+                used.add(pk)
+                if not out.exists():
+                    pipeline.aggregate(children, out, pk, k, srs, "evm" if top else "poseidon")
+                with atomic_path(public / vk_name) as tmp:
+                    tmp.write_bytes(vk.read_bytes())
             nodes.append({"proof": node_path(depth, i), "children": group, "logrows": k, "vk": vk_name})
             on_node(depth, i + 1, len(groups), time.perf_counter() - start)
+        if not keep_keys:
+            for pk in used:
+                pk.unlink(missing_ok=True)  # (the vk stays: small, and what --rebuild-vk looks up)
         tree.append(nodes)
         below = [public / n["proof"] for n in nodes]
     m["fold"] = {"fan_in": fan_in, "levels": tree}

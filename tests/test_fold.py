@@ -304,6 +304,33 @@ def test_fold_refuses_a_key_the_disk_cannot_hold(tmp_path, monkeypatch):
     check_disk(21, tmp_path)
 
 
+def test_fold_without_keeping_keys(folded, tmp_path, monkeypatch):
+    """--no-keep-keys: the level's proving key is deleted once the level is folded, its vk kept.
+    The cache is the session's, hard-linked (no 8.9 GB copy; the original links survive); the
+    copy's level vk is removed so the resumed fold fetches the key (its node is kept, not re-proved)."""
+    import os
+
+    from circuits.srs import cache_dir
+
+    cache, session = tmp_path / "cache", cache_dir()
+    for f in (session / "aggregation").rglob("*"):
+        if f.is_file():
+            (cache / f.relative_to(session)).parent.mkdir(parents=True, exist_ok=True)
+            os.link(f, cache / f.relative_to(session))
+    public = tmp_path / "public"
+    shutil.copytree(folded.public, public)
+    (public / "fold" / "level1_fanin1.vk").unlink()
+    node = sha256_file(public / "fold" / "level1_00000.json")
+    monkeypatch.setenv("ZKPOT_CACHE", str(cache))
+    fold(public, 1, keep_keys=False)
+    kept = [d for d in (cache / "aggregation").iterdir() if (d / "vk.key").read_bytes() == (public / "fold" / "level1_fanin1.vk").read_bytes()]
+    assert len(kept) == 1 and not (kept[0] / "pk.key").exists()
+    assert (session / "aggregation" / kept[0].name / "pk.key").exists()  # only this cache's link went
+    assert sha256_file(public / "fold" / "level1_00000.json") == node
+    report, failed = checks(public)
+    assert report.ok, failed
+
+
 def test_cli_rebuilds_the_folded_bundles_keys(folded):
     """`zkpot verify --rebuild-vk` on a folded bundle: the step vk, then the aggregation vk (the
     fold's own key is in the cache by now, under the id the rebuilt sample proof gives)."""
