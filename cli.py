@@ -358,17 +358,12 @@ def _check_published(public: Path, report, package: Optional[Path], named: list[
         except Rejected as e:
             report.failures.append(e)
     if rebuild:
-        from verifier.rebuild import rebuild_fold_vks, rebuild_vk
+        from verifier.rebuild import rebuild_keys
 
         _say("rebuilding the vk from step.onnx, settings.json and the SRS (one ezkl setup)")
-        c = m["circuit"]
         try:
-            report.passed.append(("rebuild-vk", rebuild_vk(path_in(public, c["onnx"]), path_in(public, c["settings"]),
-                                                           path_in(public, m["srs"]["file"]), path_in(public, c["vk"]))))
-            if "fold" in m:
-                _say("rebuilding the aggregation vk(s): a sample chunk proof, then setup_aggregate "
-                     "(minutes, ~11 GB at logrows 21; cached by key id in ~/.cache/zkpot)")
-                report.passed.append(("rebuild-vk", rebuild_fold_vks(public, m)))
+            for summary in rebuild_keys(public, m, say=_say):
+                report.passed.append(("rebuild-vk", summary))
         except Rejected as e:
             report.failures.append(e)
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-MEM_LIMIT_MB = int(os.environ.get("ZKPOT_BENCH_MEM_MB", "4096"))  # refuse configurations whose pk exceeds this
 
 
 class WorkerError(RuntimeError):

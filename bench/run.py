@@ -33,6 +33,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2, help="proofs per configuration (interleaved)")
     ap.add_argument("--batches", default="8,32")
     ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--configs", default=None, help="model:batch pairs instead of models x batches, e.g. mlp-1k:32,mlp-10k:8")
+    ap.add_argument("--out", default="ladder", help="results name: bench/results/OUT.json and OUT.md")
     ap.add_argument("--steps", type=int, default=2, help="SGD steps trained per configuration (one proof each)")
     ap.add_argument("--max-logrows", type=int, default=18,
                     help="skip proving above this (peak RSS roughly doubles per logrow: ~0.7 GB at 15, ~4 GB at 18)")
@@ -45,11 +47,12 @@ def main() -> None:
     env = bench_env(work)
     m = machine()
     confs = []
-    for name in args.models.split(","):
-        for b in (int(x) for x in args.batches.split(",")):
-            cfg = {**MODELS[name][0], "batch_size": b, "rows": b * args.steps, "epochs": 1}
-            confs.append({"name": name, "params": MODELS[name][1], "batch": b,
-                          "spec": {"run": str(work / f"{name}-b{b}"), "config": cfg}})
+    pairs = ([(n, int(b)) for n, b in (x.split(":") for x in args.configs.split(","))] if args.configs else
+             [(n, int(b)) for n in args.models.split(",") for b in args.batches.split(",")])
+    for name, b in pairs:
+        cfg = {**MODELS[name][0], "batch_size": b, "rows": b * args.steps, "epochs": 1}
+        confs.append({"name": name, "params": MODELS[name][1], "batch": b,
+                      "spec": {"run": str(work / f"{name}-b{b}"), "config": cfg}})
     try:
         for c in confs:
             print(f"[{now()}] {c['name']} batch {c['batch']}: train + compile", flush=True)
@@ -68,10 +71,16 @@ def main() -> None:
             c["prove"], c["verify"] = [], []
         live = [c for c in confs if "prove" in c]
         for r in range(args.rounds):
-            for c in live:
+            for c in [c for c in live if "prove" in c]:
                 spec = {**c["spec"], "chunk": r % c["prepare"]["steps"]}
-                p = worker("prove", spec, env)
-                v = worker("verify", spec, env)
+                try:
+                    p = worker("prove", spec, env, timeout=4 * 3600)
+                    v = worker("verify", spec, env)
+                except WorkerError as e:  # (e.g. killed for memory: the row says so, the others go on)
+                    c["error"] = str(e)
+                    del c["prove"], c["verify"]
+                    print(f"  {c['name']} batch {c['batch']}: {e}", flush=True)
+                    continue
                 if not v["ok"]:
                     raise SystemExit(f"{c['name']} batch {c['batch']}: proof did not verify")
                 c["prove"].append(p)
@@ -125,7 +134,7 @@ def main() -> None:
             md.append(head + f"{r.get('torch_s_per_step', float('nan')) * 1e3:.2f} ms | "
                       f"{r.get('witness_s_per_step', float('nan')):.2f} | not proved: {why[:90]} | | | | | | |")
     text = "\n".join(md) + "\n"
-    save("ladder", data, text)
+    save(args.out, data, text)
 
 
 if __name__ == "__main__":
