@@ -247,19 +247,24 @@ def target_settings(public: Path, scratch: Path):
 
 
 def target_vk(public: Path, scratch: Path):
-    """ezkl.verify (through pipeline.verify) reading a mutated vk. ezkl rebuilds the constraint
+    """verify.check_vk (the vk's k must be the circuit's), then ezkl.verify (through pipeline.verify)
+    reading a mutated vk. ezkl rebuilds the constraint
     system from the settings and reads k, the fixed and permutation commitments from the vk; the
     selector bitmaps after them are redundant for verification, and trailing bytes are not read.
     An accepted vk must therefore agree with the original on every byte before the selectors."""
     from circuits import pipeline
+    from verifier.verify import check_vk
 
     original = (public / "vk.key").read_bytes()
+    orig_logrows = json.loads((public / "settings.json").read_text())["run_args"]["logrows"]
     proof = json.loads((public / "proofs" / "chunk_00001.json").read_text())
     head = 7 + 64 * len(proof["protocol"]["preprocessed"])  # version, k, compress flag, count, points
     hot = [(0, 8), (8, head)]
 
     def check(data: bytes):
         (scratch / "vk.key").write_bytes(data)
+        if _rejected_only(lambda: check_vk(scratch / "vk.key", orig_logrows, "proofs")) is None:
+            return  # as in verify_bundle: ezkl never reads a vk whose domain is not the circuit's
         ok = pipeline.verify(scratch / "proofs" / "chunk_00001.json", scratch / "settings.json", scratch / "vk.key", scratch / "kzg.srs")
         assert isinstance(ok, bool)
         if ok:

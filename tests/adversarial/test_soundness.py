@@ -174,6 +174,17 @@ def test_proofs_under_another_vk(bundle, run_lr):
     assert {("proofs", c) for c in range(4)} <= failures(bundle)
 
 
+def test_vk_claiming_another_domain(bundle):
+    """A vk whose k byte says 2^24 rows: ezkl would size the domain from it before checking
+    anything (97 s and 20 GB per proof); the verifier refuses it from its header, at once."""
+    vk = bytearray((bundle / "vk.key").read_bytes())
+    vk[1] = 24
+    (bundle / "vk.key").write_bytes(bytes(vk))
+    rehash(bundle)
+    assert failures(bundle) == {("proofs", None)}
+    assert any("2^24 rows, the circuit has 2^15" in msg for msg in messages(bundle))  # from the header, not ezkl
+
+
 def test_proof_of_another_circuit_spliced_in(bundle, run_lr):
     shutil.copy(run_lr.proof(1), proof_path(bundle, 1))
     rehash(bundle)
