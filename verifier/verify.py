@@ -80,12 +80,14 @@ def check_sizes(settings: dict) -> None:
     """Bound every settings field ezkl sizes the constraint system from, before ezkl reads them.
 
     ezkl.verify configures the circuit from settings.json before it reads the vk or the proof:
-    total_assignments nudged by 2^32 makes it lay out 400k advice columns and run for hours
-    (found by the settings fuzzer). zkpot's pipeline compiles at num_inner_cols 1 and calibrate
+    total_assignments nudged by 2^32 makes it lay out ~400k advice columns: CI's settings fuzzer
+    was killed after 12 minutes on that one input. zkpot's pipeline compiles at num_inner_cols 1 and calibrate
     picks logrows so that each region, table and range fits one column of 2^logrows rows:
     anything larger is not a zkpot circuit, and is refused here in one line.
     """
     ra = settings["run_args"]
+    if ra["logrows"] < 1:  # (the SRS bounds it from above)
+        raise Rejected("circuit", f"settings logrows {ra['logrows']} must be positive")
     rows = 1 << ra["logrows"]
 
     def count(value, name: str, limit: int) -> int:
@@ -99,8 +101,6 @@ def check_sizes(settings: dict) -> None:
         count(pair[1] - pair[0], f"{name} span", rows)
 
     try:
-        if ra.get("logrows", 0) < 1:
-            raise Rejected("circuit", "settings logrows must be positive")
         for key in ("num_inner_cols", "decomp_base", "decomp_legs", "bounded_log_lookup"):
             if ra.get(key) != getattr(_PIPELINE_ARGS, key):
                 raise Rejected("circuit", f"settings {key}={ra.get(key)!r:.40}: zkpot compiles with {getattr(_PIPELINE_ARGS, key)}")

@@ -423,9 +423,10 @@ def test_schedule_seed_with_the_same_order_is_the_same_claim(bundle):
     (lambda s: s["run_args"].update(decomp_base=2**40), "circuit"),
     (lambda s: s.update(total_const_size=-1), "circuit"),
     (lambda s: s.pop("einsum_params"), "circuit"),
+    (lambda s: s["run_args"].update(logrows=-3), "circuit"),
 ], ids=["version", "input visibility", "param visibility", "logrows", "output scale", "inner columns", "lookup range",
         "assignments", "lookup span", "range check span", "range check count", "decomposition base",
-        "negative constants", "no einsum sizes"])
+        "negative constants", "no einsum sizes", "negative logrows"])
 def test_changed_settings(bundle, edit, check):
     s = json.loads((bundle / "settings.json").read_text())
     edit(s)
