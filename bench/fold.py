@@ -32,6 +32,8 @@ def main() -> None:
     ap.add_argument("--fan-in", type=int, default=2)
     ap.add_argument("--steps-per-proof", type=int, default=2)
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--no-keep-keys", action="store_true",
+                    help="delete each level's aggregation proving key once the level is folded (8 chunks: 3 keys, 53 GB otherwise)")
     ap.add_argument("--shared", default="", help="a note on background load for the results file")
     args = ap.parse_args()
 
@@ -39,7 +41,7 @@ def main() -> None:
     env, m, rows = bench_env(None), machine(), []
     try:
         for n in (int(x) for x in args.chunks.split(",")):
-            spec = {"run": str(work / f"chunks{n}"), "fan_in": args.fan_in,
+            spec = {"run": str(work / f"chunks{n}"), "fan_in": args.fan_in, "keep_keys": not args.no_keep_keys,
                     "config": {**RUN, "epochs": n, "steps_per_proof": args.steps_per_proof}}
             row = {"chunks": n, "fan_in": args.fan_in, "steps": n * 2}
             rows.append(row)

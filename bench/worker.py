@@ -263,7 +263,7 @@ def fold(spec: dict) -> dict:
                       "setup_s": pending.pop("setup", None), "aggregate_s": pending.pop("aggregate", 0.0)})
 
     t0 = time.perf_counter()
-    tree = fold_run(run.public, spec["fan_in"], on_node=on_node)
+    tree = fold_run(run.public, spec["fan_in"], keep_keys=spec.get("keep_keys", True), on_node=on_node)
     for node, rec in zip((x for level in tree["levels"] for x in level), nodes):
         rec["logrows"] = node["logrows"]
     top = run.public / tree["levels"][-1][0]["proof"]
