@@ -71,9 +71,10 @@ def check_circuit(settings: dict, m: dict) -> None:
 
 
 _PIPELINE_ARGS = pipeline.run_args(0)
-_ONE_COLUMN = ("total_assignments", "num_rows", "total_const_size", "total_dynamic_col_size",
+_SIZES = ("total_assignments", "num_rows", "total_const_size", "total_dynamic_col_size",
                "total_shuffle_col_size", "max_dynamic_input_len", "num_dynamic_lookups", "num_shuffles")
 MAX_TABLES = 64
+MAX_COLUMNS = 64  # per variable; honest circuits use 1 to 3 (the 10k MLP at batch 32: 2.2 columns at logrows 20)
 
 
 def check_sizes(settings: dict) -> None:
@@ -81,36 +82,37 @@ def check_sizes(settings: dict) -> None:
 
     ezkl.verify configures the circuit from settings.json before it reads the vk or the proof:
     total_assignments nudged by 2^32 makes it lay out ~400k advice columns: CI's settings fuzzer
-    was killed after 12 minutes on that one input. zkpot's pipeline compiles at num_inner_cols 1 and calibrate
-    picks logrows so that each region, table and range fits one column of 2^logrows rows:
-    anything larger is not a zkpot circuit, and is refused here in one line.
+    was killed after 12 minutes on that one input. zkpot's pipeline compiles at num_inner_cols 1,
+    and calibrate picks logrows (up to 20) so that each region, table and range fits one column
+    of 2^logrows rows, or a few when the circuit outgrows 2^20: more than MAX_COLUMNS is not a
+    circuit anyone could have proved, and is refused here in one line.
     """
     ra = settings["run_args"]
     if ra["logrows"] < 1:  # (the SRS bounds it from above)
         raise Rejected("circuit", f"settings logrows {ra['logrows']} must be positive")
-    rows = 1 << ra["logrows"]
+    capacity = MAX_COLUMNS << ra["logrows"]  # what MAX_COLUMNS columns of 2^logrows rows hold
 
     def count(value, name: str, limit: int) -> int:
         if not (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= limit):
-            raise Rejected("circuit", f"settings {name}={value!r:.40} is outside 0..{limit}: not a zkpot circuit at logrows {ra['logrows']}")
+            raise Rejected("circuit", f"settings {name}={value!r:.40} is outside 0..{limit}: not a circuit zkpot makes")
         return value
 
     def span(pair, name: str) -> None:
         if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, int) and not isinstance(x, bool) for x in pair)):
             raise Rejected("circuit", f"settings {name} is not a range [lo, hi]")
-        count(pair[1] - pair[0], f"{name} span", rows)
+        count(pair[1] - pair[0], f"{name} span", capacity)
 
     try:
         for key in ("num_inner_cols", "decomp_base", "decomp_legs", "bounded_log_lookup"):
             if ra.get(key) != getattr(_PIPELINE_ARGS, key):
                 raise Rejected("circuit", f"settings {key}={ra.get(key)!r:.40}: zkpot compiles with {getattr(_PIPELINE_ARGS, key)}")
-        for key in _ONE_COLUMN:
-            count(settings.get(key), key, rows)
-        count(settings["einsum_params"]["total_einsum_col_size"], "total_einsum_col_size", rows)
+        for key in _SIZES:
+            count(settings.get(key), key, capacity)
+        count(settings["einsum_params"]["total_einsum_col_size"], "total_einsum_col_size", capacity)
         for eq in settings["einsum_params"]["equations"]:
             for axis, size in eq[1].items():
-                count(size, f"einsum axis {axis}", rows)
-        count(settings["module_sizes"]["poseidon"][0], "poseidon rows", rows)
+                count(size, f"einsum axis {axis}", capacity)
+        count(settings["module_sizes"]["poseidon"][0], "poseidon rows", capacity)
         if settings["module_sizes"]["polycommit"] != [] or settings.get("model_instance_shapes") != []:
             raise Rejected("circuit", "settings commit or expose values other than Poseidon hashes")
         span(ra["lookup_range"], "lookup_range")
