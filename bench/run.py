@@ -71,7 +71,7 @@ def main() -> None:
             c["prove"], c["verify"] = [], []
         live = [c for c in confs if "prove" in c]
         for r in range(args.rounds):
-            for c in [c for c in live if "prove" in c]:
+            for c in list(live):
                 spec = {**c["spec"], "chunk": r % c["prepare"]["steps"]}
                 try:
                     p = worker("prove", spec, env, timeout=4 * 3600)
@@ -79,6 +79,7 @@ def main() -> None:
                 except WorkerError as e:  # (e.g. killed for memory: the row says so, the others go on)
                     c["error"] = str(e)
                     del c["prove"], c["verify"]
+                    live.remove(c)
                     print(f"  {c['name']} batch {c['batch']}: {e}", flush=True)
                     continue
                 if not v["ok"]:

@@ -75,7 +75,7 @@ def _patch_calibrate(spec: dict, cfg_scale: int) -> None:
     if over.get("base") == "ezkl-default":
         def calibrate(samples, onnx, settings, scale, max_logrows=20):
             pipeline.call("calibrate_settings", ezkl.calibrate_settings, str(samples), str(onnx), str(settings),
-                           "resources")  # ezkl's defaults: scale search, margin, rebase multipliers, no max logrows
+                          "resources")  # ezkl's defaults: scale search, margin, rebase multipliers, no max logrows
             s = pipeline.read_json(settings)
             picked = s["run_args"]["input_scale"]
             if picked != cfg_scale:

@@ -143,13 +143,13 @@ def aggregate(proofs: list[Path], out: Path, pk: Path, logrows: int, srs: Path, 
     """Fold proofs into one; ezkl's binding takes the aggregation *proving* key as `vk_path`."""
     with atomic_path(out) as tmp:
         call("aggregate", ezkl.aggregate, [str(p) for p in proofs], str(tmp), str(pk), transcript, logrows,
-              "unsafe", False, str(srs))
+             "unsafe", False, str(srs))
 
 
 def setup_aggregate(sample_proofs: list[Path], vk: Path, pk: Path, logrows: int, srs: Path) -> None:
     with atomic_path(vk) as tvk, atomic_path(pk) as tpk:
         call("setup_aggregate", ezkl.setup_aggregate, [str(p) for p in sample_proofs], str(tvk), str(tpk),
-              logrows, False, str(srs))
+             logrows, False, str(srs))
 
 
 def verify_aggr(proof: Path, vk: Path, logrows: int, srs: Path) -> bool:

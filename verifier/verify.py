@@ -72,7 +72,7 @@ def check_circuit(settings: dict, m: dict) -> None:
 
 _PIPELINE_ARGS = pipeline.run_args(0)
 _SIZES = ("total_assignments", "num_rows", "total_const_size", "total_dynamic_col_size",
-               "total_shuffle_col_size", "max_dynamic_input_len", "num_dynamic_lookups", "num_shuffles")
+          "total_shuffle_col_size", "max_dynamic_input_len", "num_dynamic_lookups", "num_shuffles")
 MAX_TABLES = 64
 MAX_COLUMNS = 64  # per variable; honest circuits use 1 to 3 (the 10k MLP at batch 32: 2.2 columns at logrows 20)
 
