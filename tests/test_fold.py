@@ -111,6 +111,19 @@ def test_tampered_run_proof(folded_copy):
     assert checks(folded_copy)[1] == {"fold"}
 
 
+def test_aggregation_vk_claiming_another_domain(folded_copy):
+    """The run proof's aggregation vk with its k byte changed (21 -> 24), re-sealed: refused from
+    the vk's header before ezkl sizes a domain from it."""
+    vk = folded_copy / "fold" / "level1_fanin1.vk"
+    data = bytearray(vk.read_bytes())
+    assert data[1] == 21
+    data[1] = 24
+    vk.write_bytes(bytes(data))
+    rehash(folded_copy)
+    report, failed = checks(folded_copy)
+    assert failed == {"fold"} and "2^24 rows, the circuit has 2^21" in str(report.failures[0])
+
+
 def test_run_proof_with_changed_instance(folded_copy):
     top = folded_copy / "fold" / "level1_00000.json"
     p = json.loads(top.read_text())
