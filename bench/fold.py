@@ -1,6 +1,6 @@
 """What folding costs: runs of N chunk proofs folded into one run proof, one table, one run.
 
-    python bench/fold.py [--chunks 2,4] [--fan-in 2] [--steps-per-proof 2]
+    python bench/fold.py [--chunks 2,4] [--fan-in 2] [--steps-per-proof 2] [--no-keep-keys] [--out fold]
 
 For each N: a logistic-regression run (8 features, 8 rows, batch 4: 2 SGD steps per epoch) of N
 epochs, one chunk proof per epoch, set up on one dev SRS at the fold's logrows; then
@@ -9,7 +9,7 @@ the folded bundle from the run proof alone next to verifying every chunk proof. 
 a fresh process, so its peak RSS is its own. Aggregation keys are cached by hash in zkpot's cache
 (~/.cache/zkpot/aggregation, or $ZKPOT_CACHE), as `zkpot fold` does: a setup shows as cached when it
 did not run. Needs RAM + swap for the fold's logrows (fan-in 2: logrows 22, ~24 GB RAM + 16 GB swap)
-and disk for its proving key (17.7 GB at 22). Results: bench/results/fold.json and fold.md.
+and disk for its proving key (17.7 GB at 22). Results: bench/results/fold.json and fold.md (or --out NAME).
 """
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ def main() -> None:
     ap.add_argument("--no-keep-keys", action="store_true",
                     help="delete each level's aggregation proving key once the level is folded (8 chunks: 3 keys, 53 GB otherwise)")
     ap.add_argument("--shared", default="", help="a note on background load for the results file")
+    ap.add_argument("--out", default="fold", help="results name: bench/results/OUT.json and OUT.md")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="zkpot-bench-fold-"))
@@ -88,7 +89,7 @@ def main() -> None:
                   f"{setups} | {aggs} | {r['fold']['peak_rss_mb'] / 1024:.1f} | {r['fold']['run_proof_bytes'] / 1024:.1f} | "
                   f"{r['verify']['run_proof_s']:.2f} | {r['verify']['chunk_proofs_s']:.2f} |")
     text = "\n".join(md) + "\n"
-    save("fold", data, text)
+    save(args.out, data, text)
 
 
 if __name__ == "__main__":
