@@ -204,19 +204,26 @@ def prove(
     keep_keys: bool = typer.Option(True, "--keep-keys/--no-keep-keys", help="When folding: keep the aggregation proving keys in the cache (--no-keep-keys deletes each level's once it is folded)."),
     jobs: int = typer.Option(1, "--jobs", min=1, help="Chunks proved in parallel processes (each holds its own proving key in memory); with --executor ray, at most this many Ray provers."),
     executor: str = typer.Option("local", "--executor", help="local (this machine) or ray (a Ray cluster, see --address; pip install 'zkpot[ray]')."),
-    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address for --executor ray (e.g. ray://head:10001, auto, local); default: auto-detect or start a local instance."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address for --executor ray (e.g. ray://head:10001, auto, local); default: auto-detect or start a local instance. With --fold, nodes offering the resource zkpot_fold fold as proofs arrive; 'local' starts an instance that does."),
 ):
     """Prove every chunk of training steps (resumable) and write the public bundle's manifest."""
+    from circuits.artifacts import ArtifactError
     from prover.prove import prove_all
     from prover.run import RunDir
 
+    pipelined = fold_ and executor == "ray"  # fold nodes start on the cluster as their proofs arrive
+    if pipelined and not keep_keys:
+        raise ArtifactError("--no-keep-keys deletes keys on this machine; Ray fold workers keep theirs in their own "
+                            "caches: drop it, or prove without --fold and run `zkpot fold --no-keep-keys` here")
     rd = RunDir(run)
     with run_lock(run, "prove"):
         with _progress() as p:
             task = p.add_task("proving chunks", total=None)
+            folding = p.add_task("folding on the cluster", total=None, visible=pipelined)
             prove_all(rd, on_chunk=lambda c, n, s: p.update(task, completed=c, total=n), jobs=jobs,
-                      executor=executor, address=address)
-        if fold_:
+                      executor=executor, address=address, fold_fan_in=fan_in if pipelined else 0,
+                      on_node=lambda d, i, s: p.update(folding, advance=1, description=f"folded level {d} node {i}"))
+        if fold_:  # (records the tree; nodes already folded on the cluster are kept)
             _invoke(fold, rd.public, fan_in=fan_in, keep_keys=keep_keys)
     out.print(f"public bundle: {rd.public} (hand this directory to verifiers; keep {rd.private} to yourself)")
 

@@ -76,6 +76,38 @@ def _keys(children: list[Path], logrows: int, srs: Path) -> tuple[Path, Path]:
     return vk, pk
 
 
+def fold_node(children: list[Path], out: Path, srs: Path, top: bool) -> tuple[Path, Path]:
+    """Aggregate `children` into `out` (kept if it exists) with their cached key; (vk, pk) of it.
+    The run proof (`top`) uses the EVM transcript; inner levels Poseidon, which the next level verifies."""
+    k = logrows_for(len(children))
+    vk, pk = _keys(children, k, srs)
+    if not out.exists():
+        pipeline.aggregate(children, out, pk, k, srs, "evm" if top else "poseidon")
+    return vk, pk
+
+
+def vk_name(depth: int, fan_in: int) -> str:
+    return f"fold/level{depth}_fanin{fan_in}.vk"
+
+
+def check_srs(srs: Path, levels: list, fan_in: int) -> None:
+    """Every level is proved on the chunk proofs' SRS (one tau), so it must reach the fold's logrows."""
+    need = max(logrows_for(len(g)) for lv in levels for g in lv)
+    if srs_mod.logrows_of(srs) < need:
+        raise ArtifactError(
+            f"the bundle's SRS has logrows {srs_mod.logrows_of(srs)}; folding {fan_in} proof(s) needs {need} "
+            f"with the same tau as the chunk proofs: set the run up with `zkpot setup --fold-fan-in {fan_in}`"
+        )
+
+
+def ready(levels: list, have) -> list[tuple[int, int]]:
+    """The nodes (depth, i) whose inputs all exist and that are not made yet, in tree order.
+    `have(depth, i)` tells whether a proof exists: depth 0 is chunk i's proof, depth d >= 1 node i
+    of level d. This is what lets a fold start while chunks are still being proved."""
+    return [(d, i) for d, groups in enumerate(levels, start=1) for i, g in enumerate(groups)
+            if not have(d, i) and all(have(d - 1, j) for j in g)]
+
+
 def fold(public: Path, fan_in: int, keep_keys: bool = True, on_node=lambda level, i, n, seconds: None) -> dict:
     """Fold the chunk proofs of a public bundle into fold/…, record the tree in its manifest.
 
@@ -89,31 +121,25 @@ def fold(public: Path, fan_in: int, keep_keys: bool = True, on_node=lambda level
     chunks = [public / c["proof"] for c in m["chunks"]]
     levels = plan(len(chunks), fan_in)
     srs = public / m["srs"]["file"]
-    need = max(logrows_for(len(g)) for lv in levels for g in lv)
-    if srs_mod.logrows_of(srs) < need:
-        raise ArtifactError(
-            f"the bundle's SRS has logrows {srs_mod.logrows_of(srs)}; folding {fan_in} proof(s) needs {need} "
-            f"with the same tau as the chunk proofs: set the run up with `zkpot setup --fold-fan-in {fan_in}`"
-        )
-    check_memory(min(fan_in, len(chunks)))
+    check_srs(srs, levels, fan_in)
+    made = lambda d, i, n: (public / node_path(d, i)).exists() and (public / vk_name(d, n)).exists()
+    if not all(made(d, i, len(g)) for d, groups in enumerate(levels, start=1) for i, g in enumerate(groups)):
+        check_memory(min(fan_in, len(chunks)))  # (nodes made on a Ray cluster are only recorded here)
     tree, below = [], chunks
     for depth, groups in enumerate(levels, start=1):
         top = depth == len(levels)
         nodes, used = [], set()
         for i, group in enumerate(groups):
             children = [below[j] for j in group]
-            k = logrows_for(len(children))
             start = time.perf_counter()
-            out = public / node_path(depth, i)
-            vk_name = f"fold/level{depth}_fanin{len(children)}.vk"
-            if not (out.exists() and (public / vk_name).exists()):  # (a resumed fold needs no key for done nodes)
-                vk, pk = _keys(children, k, srs)
+            out, vk_file = public / node_path(depth, i), public / vk_name(depth, len(children))
+            if not made(depth, i, len(children)):  # (a resumed fold needs no key for done nodes)
+                vk, pk = fold_node(children, out, srs, top)
                 used.add(pk)
-                if not out.exists():
-                    pipeline.aggregate(children, out, pk, k, srs, "evm" if top else "poseidon")
-                with atomic_path(public / vk_name) as tmp:
+                with atomic_path(vk_file) as tmp:
                     tmp.write_bytes(vk.read_bytes())
-            nodes.append({"proof": node_path(depth, i), "children": group, "logrows": k, "vk": vk_name})
+            nodes.append({"proof": node_path(depth, i), "children": group, "logrows": logrows_for(len(children)),
+                          "vk": vk_name(depth, len(children))})
             on_node(depth, i + 1, len(groups), time.perf_counter() - start)
         if not keep_keys:
             for pk in used:

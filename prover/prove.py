@@ -33,11 +33,15 @@ def chunks_of(run: RunDir) -> list[list[tuple[int, int]]]:
 
 
 def prove_all(run: RunDir, on_chunk=lambda c, n, seconds: None, jobs: int = 1,
-              executor: str = "local", address: str | None = None) -> None:
+              executor: str = "local", address: str | None = None, fold_fan_in: int = 0,
+              on_node=lambda depth, i, seconds: None) -> None:
     """Prove every chunk not proved yet, then write the manifest; on_chunk(done, n, seconds).
 
     executor "local" proves in this process, or in `jobs` processes (prover/parallel.py);
     "ray" on a Ray cluster (prover/ray_exec.py; `jobs` caps the provers). The bundle is the same.
+    With "ray", `fold_fan_in` also folds each node of the fold tree as soon as its inputs exist,
+    on the cluster's fold nodes; `prover.fold.fold` then finds the nodes made and records the
+    tree. Locally an aggregation needs the memory the provers use, so `fold` runs after proving.
     """
     n = len(chunks_of(run))
     if not run.pk.exists():
@@ -54,10 +58,13 @@ def prove_all(run: RunDir, on_chunk=lambda c, n, seconds: None, jobs: int = 1,
 
     if done:
         on_chunk(len(done), n, 0.0)  # resumed: show the chunks already proved
+    if fold_fan_in and executor != "ray":
+        raise ValueError("folding while proving needs --executor ray; locally, fold after proving")
     if executor == "ray":
         from .ray_exec import prove_ray
 
-        prove_ray(run, todo, address, finished, provers=jobs if jobs > 1 else None)
+        prove_ray(run, todo, address, finished, provers=jobs if jobs > 1 else None, fold_fan_in=fold_fan_in,
+                  on_node=on_node)
     elif executor != "local":
         raise ValueError(f"unknown executor {executor!r}: use local or ray")
     elif jobs > 1:

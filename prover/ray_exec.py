@@ -9,6 +9,13 @@ Why this shape:
   exactly like the local path (finished chunks are skipped).
 - One actor per `cpus_per_prover` CPUs of the cluster; ezkl's thread pool inside an actor is
   pinned to those CPUs, so actors sharing a node do not oversubscribe it.
+- With `fold_fan_in`, a fold node is submitted the moment its inputs exist (chunk proofs, or the
+  level below), while other chunks are still being proved. An aggregation needs ~19 GB per inner
+  proof, so it runs only on nodes started with the custom resource `zkpot_fold`
+  (`ray start --resources '{"zkpot_fold": 1}'`, one unit per node: one aggregation at a time);
+  it reserves no CPU (the provers hold theirs for the whole run). Its key is set up once per
+  node and cached there by hash (ZKPOT_CACHE), like `zkpot fold`'s. `--address local` starts a
+  local instance with that resource.
 Workers must have zkpot (and the same ezkl) installed; the proofs are ordinary zkpot proofs.
 """
 from __future__ import annotations
@@ -19,6 +26,9 @@ from pathlib import Path
 
 from circuits.artifacts import ArtifactError, atomic_path
 from circuits.pipeline import CircuitError
+
+
+FOLD_RESOURCE = "zkpot_fold"
 
 
 class _Prover:
@@ -52,35 +62,74 @@ class _Prover:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def _fold(children: list[bytes], srs: bytes, top: bool) -> tuple[bytes, bytes, float]:
+    """A Ray task: fold the given proofs (a node of the tree) on this node; (proof, vk, seconds)."""
+    import shutil
+    import tempfile
+
+    from prover.fold import check_memory, fold_node
+
+    check_memory(len(children))
+    d = Path(tempfile.mkdtemp(prefix="zkpot-ray-fold-"))
+    try:
+        paths = [d / f"child_{j}.json" for j in range(len(children))]
+        for path, b in zip(paths, children):
+            path.write_bytes(b)
+        (d / "kzg.srs").write_bytes(srs)
+        start = time.perf_counter()
+        vk, _ = fold_node(paths, d / "node.json", d / "kzg.srs", top)
+        return (d / "node.json").read_bytes(), vk.read_bytes(), time.perf_counter() - start
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def prove_ray(run, chunks: list[int], address: str | None = None, on_chunk=lambda c, seconds: None,
-              cpus_per_prover: int = 1, provers: int | None = None) -> None:
-    """Prove `chunks` of `run` on the Ray cluster at `address` (None: the current/auto one)."""
+              cpus_per_prover: int = 1, provers: int | None = None, fold_fan_in: int = 0,
+              on_node=lambda depth, i, seconds: None) -> None:
+    """Prove `chunks` of `run` on the Ray cluster at `address` (None: the current/auto one); with
+    `fold_fan_in`, also fold the run's proofs into RUN/public/fold/ as their inputs appear."""
     try:
         import ray
     except ImportError:
         raise ArtifactError("--executor ray needs Ray: pip install 'zkpot[ray]'") from None
-    if not chunks:
+    levels = fold_plan(run, fold_fan_in) if fold_fan_in else []
+    if not chunks and not levels:
         return
     started = not ray.is_initialized()
     if started:
         try:
+            local_folds = {"resources": {FOLD_RESOURCE: 1}} if levels and address == "local" else {}
             ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                     runtime_env={"env_vars": {"RUST_LOG": "error"}})
+                     runtime_env={"env_vars": {"RUST_LOG": "error"}}, **local_folds)
         except (ConnectionError, ValueError, RuntimeError) as e:
             raise ArtifactError(f"cannot connect to the Ray cluster at {address!r}: {e}") from None
-    actors = []
+    actors, folder = [], None
     try:
+        if levels and ray.cluster_resources().get(FOLD_RESOURCE, 0) < 1:
+            raise ArtifactError(
+                f"no node of the Ray cluster offers the resource {FOLD_RESOURCE!r} for folding: start the nodes "
+                f"with memory for it (~19 GB per proof folded) with `ray start --resources '{{\"{FOLD_RESOURCE}\": 1}}'` "
+                f"(`--address local` starts a local instance that folds on this machine), "
+                f"or prove without --fold and run `zkpot fold` afterwards"
+            )
         cpus = int(ray.cluster_resources().get("CPU", 1))
-        n = max(1, min(provers or cpus // cpus_per_prover, len(chunks)))
-        blobs = {name: ray.put(path.read_bytes())
-                 for name, path in (("pk.key", run.pk), ("step.ezkl", run.compiled), ("kzg.srs", run.srs))}
-        actor_cls = ray.remote(num_cpus=cpus_per_prover)(_Prover)
-        env = {"RAYON_NUM_THREADS": str(cpus_per_prover), "RUST_LOG": "error"}
-        actors = [actor_cls.options(runtime_env={"env_vars": env}, scheduling_strategy="SPREAD").remote(blobs)
-                  for _ in range(n)]
-        del blobs  # the actors hold their own copies on disk; let the object store drop the pk
-        _drive(ray, run, list(chunks), actors, on_chunk)
+        folder = Folder(ray, run, levels, on_node) if levels else None
+        if chunks:
+            n = max(1, min(provers or cpus // cpus_per_prover, len(chunks)))
+            blobs = {"pk.key": ray.put(run.pk.read_bytes()), "step.ezkl": ray.put(run.compiled.read_bytes()),
+                     "kzg.srs": folder.srs if folder else ray.put(run.srs.read_bytes())}
+            actor_cls = ray.remote(num_cpus=cpus_per_prover)(_Prover)
+            env = {"RAYON_NUM_THREADS": str(cpus_per_prover), "RUST_LOG": "error"}
+            actors = [actor_cls.options(runtime_env={"env_vars": env}, scheduling_strategy="SPREAD").remote(blobs)
+                      for _ in range(n)]
+            del blobs  # the actors hold their own copies on disk; let the object store drop the pk
+        _drive(ray, run, list(chunks), actors, on_chunk, folder)
     finally:
+        for ref in (folder.pending() if folder else []):  # a failed run leaves no aggregation running
+            try:
+                ray.cancel(ref, force=True)
+            except Exception:
+                pass
         for a in actors:
             try:
                 ray.get(a.close.remote(), timeout=30)
@@ -91,25 +140,90 @@ def prove_ray(run, chunks: list[int], address: str | None = None, on_chunk=lambd
             ray.shutdown()
 
 
-def _drive(ray, run, todo: list[int], actors: list, on_chunk) -> None:
-    """Keep every actor busy with one chunk; write each proof as it comes back."""
+def _drive(ray, run, todo: list[int], actors: list, on_chunk, folder=None) -> None:
+    """Keep every actor busy with one chunk; write each proof as it comes back, and hand the
+    folder every chance to start a node whose inputs now exist."""
     run.proof(0).parent.mkdir(parents=True, exist_ok=True)
     running = {}
     free = list(actors)
-    while todo or running:
+    while True:
         while todo and free:
             a, c = free.pop(), todo.pop(0)
             running[a.prove.remote(c, run.witness(c).read_bytes())] = a
-        done, _ = ray.wait(list(running), num_returns=1)
+        if folder:
+            folder.submit_ready()
+        pending = list(running) + (folder.pending() if folder else [])
+        if not pending:
+            return
+        done, _ = ray.wait(pending, num_returns=1)
+        if done[0] not in running:
+            folder.collect(done[0])
+            continue
         a = running.pop(done[0])
-        try:
-            c, proof, seconds = ray.get(done[0])
-        except ray.exceptions.RayTaskError as e:
-            cause = e.cause if isinstance(getattr(e, "cause", None), Exception) else e
-            raise CircuitError(f"a Ray prover failed: {str(cause).strip().splitlines()[0]}") from None
-        except ray.exceptions.RayError as e:  # actor died, out of memory, node lost: finished proofs are kept
-            raise CircuitError(f"a Ray prover failed ({type(e).__name__}); run again to resume") from None
+        c, proof, seconds = _result(ray, done[0], "prover")
         with atomic_path(run.proof(c)) as tmp:
             tmp.write_bytes(proof)
         free.append(a)
         on_chunk(c, seconds)
+
+
+def _result(ray, ref, who: str):
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as e:
+        cause = e.cause if isinstance(getattr(e, "cause", None), Exception) else e
+        raise CircuitError(f"a Ray {who} failed: {str(cause).strip().splitlines()[0]}") from None
+    except ray.exceptions.RayError as e:  # actor died, out of memory, node lost: finished proofs are kept
+        raise CircuitError(f"a Ray {who} failed ({type(e).__name__}); run again to resume") from None
+
+
+def fold_plan(run, fan_in: int) -> list:
+    """The fold tree of the run's chunks, refused now (before hours of proving) if the SRS is too small."""
+    from prover.fold import check_srs
+    from prover.prove import chunks_of
+    from verifier.fold_tree import plan
+
+    levels = plan(len(chunks_of(run)), fan_in)
+    check_srs(run.srs, levels, fan_in)
+    return levels
+
+
+class Folder:
+    """The fold tree's nodes as Ray tasks: each submitted once its inputs exist, its proof and vk
+    written into RUN/public/fold/ under the names `zkpot fold` uses, which then finds them made."""
+
+    def __init__(self, ray, run, levels: list, on_node):
+        from prover.fold import node_path, vk_name
+
+        self.ray, self.run, self.levels, self.on_node = ray, run, levels, on_node
+        self.out = lambda d, i: run.public / node_path(d, i)
+        self.vk = lambda d, i: run.public / vk_name(d, len(levels[d - 1][i]))
+        self.task = ray.remote(num_cpus=0, resources={FOLD_RESOURCE: 1}, max_calls=1)(_fold)
+        self.srs = ray.put(run.srs.read_bytes())  # shipped once, whatever the number of nodes
+        self.running = {}
+
+    def have(self, d: int, i: int) -> bool:
+        return self.run.proof(i).exists() if d == 0 else self.out(d, i).exists() and self.vk(d, i).exists()
+
+    def input(self, d: int, j: int) -> Path:
+        return self.run.proof(j) if d == 0 else self.out(d, j)
+
+    def submit_ready(self) -> None:
+        from prover.fold import ready
+
+        for d, i in ready(self.levels, self.have):
+            if (d, i) not in self.running.values():
+                children = [self.input(d - 1, j).read_bytes() for j in self.levels[d - 1][i]]
+                self.running[self.task.remote(children, self.srs, d == len(self.levels))] = (d, i)
+
+    def pending(self) -> list:
+        return list(self.running)
+
+    def collect(self, ref) -> None:
+        d, i = self.running.pop(ref)
+        proof, vk, seconds = _result(self.ray, ref, "fold worker")
+        self.out(d, i).parent.mkdir(parents=True, exist_ok=True)
+        for path, data in ((self.vk(d, i), vk), (self.out(d, i), proof)):  # vk first: a node counts once both exist
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(data)
+        self.on_node(d, i, seconds)

@@ -149,6 +149,12 @@ def test_prove_before_setup(trained):
     one_error_line(zkpot("prove", trained), "run `zkpot setup` first")
 
 
+def test_fold_on_ray_without_keeping_keys(trained):
+    """Ray fold workers cache their keys on their own nodes: --no-keep-keys could not keep its word."""
+    one_error_line(zkpot("prove", trained, "--fold", "--executor", "ray", "--no-keep-keys"),
+                   "Ray fold workers keep theirs in their own caches")
+
+
 @contextlib.contextmanager
 def tmpfs(where: Path, options: str):
     """A real tmpfs mount (root only); skip the test where mounting is not allowed."""
