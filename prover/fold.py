@@ -90,12 +90,18 @@ def vk_name(depth: int, fan_in: int) -> str:
     return f"fold/level{depth}_fanin{fan_in}.vk"
 
 
+def node_made(public: Path, depth: int, i: int, fan_in: int) -> bool:
+    """A node counts as made once its proof and its level's vk are both in the bundle: what a
+    resumed fold skips, and what the Ray executor waits for before folding the level above."""
+    return (public / node_path(depth, i)).exists() and (public / vk_name(depth, fan_in)).exists()
+
+
 def check_srs(srs: Path, levels: list, fan_in: int) -> None:
     """Every level is proved on the chunk proofs' SRS (one tau), so it must reach the fold's logrows."""
-    need = max(logrows_for(len(g)) for lv in levels for g in lv)
-    if srs_mod.logrows_of(srs) < need:
+    need, have = max(logrows_for(len(g)) for lv in levels for g in lv), srs_mod.logrows_of(srs)
+    if have < need:
         raise ArtifactError(
-            f"the bundle's SRS has logrows {srs_mod.logrows_of(srs)}; folding {fan_in} proof(s) needs {need} "
+            f"the bundle's SRS has logrows {have}; folding {fan_in} proof(s) needs {need} "
             f"with the same tau as the chunk proofs: set the run up with `zkpot setup --fold-fan-in {fan_in}`"
         )
 
@@ -122,8 +128,7 @@ def fold(public: Path, fan_in: int, keep_keys: bool = True, on_node=lambda level
     levels = plan(len(chunks), fan_in)
     srs = public / m["srs"]["file"]
     check_srs(srs, levels, fan_in)
-    made = lambda d, i, n: (public / node_path(d, i)).exists() and (public / vk_name(d, n)).exists()
-    if not all(made(d, i, len(g)) for d, groups in enumerate(levels, start=1) for i, g in enumerate(groups)):
+    if not all(node_made(public, d, i, len(g)) for d, groups in enumerate(levels, start=1) for i, g in enumerate(groups)):
         check_memory(min(fan_in, len(chunks)))  # (nodes made on a Ray cluster are only recorded here)
     tree, below = [], chunks
     for depth, groups in enumerate(levels, start=1):
@@ -133,7 +138,7 @@ def fold(public: Path, fan_in: int, keep_keys: bool = True, on_node=lambda level
             children = [below[j] for j in group]
             start = time.perf_counter()
             out, vk_file = public / node_path(depth, i), public / vk_name(depth, len(children))
-            if not made(depth, i, len(children)):  # (a resumed fold needs no key for done nodes)
+            if not node_made(public, depth, i, len(children)):  # (a resumed fold needs no key for done nodes)
                 vk, pk = fold_node(children, out, srs, top)
                 used.add(pk)
                 with atomic_path(vk_file) as tmp:

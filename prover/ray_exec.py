@@ -26,6 +26,7 @@ from pathlib import Path
 
 from circuits.artifacts import ArtifactError, atomic_path
 from circuits.pipeline import CircuitError
+from prover.fold import check_memory, check_srs, fold_node, node_made, node_path, ready, vk_name
 
 
 FOLD_RESOURCE = "zkpot_fold"
@@ -66,8 +67,6 @@ def _fold(children: list[bytes], srs: bytes, top: bool) -> tuple[bytes, bytes, f
     """A Ray task: fold the given proofs (a node of the tree) on this node; (proof, vk, seconds)."""
     import shutil
     import tempfile
-
-    from prover.fold import check_memory, fold_node
 
     check_memory(len(children))
     d = Path(tempfile.mkdtemp(prefix="zkpot-ray-fold-"))
@@ -179,7 +178,6 @@ def _result(ray, ref, who: str):
 
 def fold_plan(run, fan_in: int) -> list:
     """The fold tree of the run's chunks, refused now (before hours of proving) if the SRS is too small."""
-    from prover.fold import check_srs
     from prover.prove import chunks_of
     from verifier.fold_tree import plan
 
@@ -193,8 +191,6 @@ class Folder:
     written into RUN/public/fold/ under the names `zkpot fold` uses, which then finds them made."""
 
     def __init__(self, ray, run, levels: list, on_node):
-        from prover.fold import node_path, vk_name
-
         self.ray, self.run, self.levels, self.on_node = ray, run, levels, on_node
         self.out = lambda d, i: run.public / node_path(d, i)
         self.vk = lambda d, i: run.public / vk_name(d, len(levels[d - 1][i]))
@@ -203,14 +199,12 @@ class Folder:
         self.running = {}
 
     def have(self, d: int, i: int) -> bool:
-        return self.run.proof(i).exists() if d == 0 else self.out(d, i).exists() and self.vk(d, i).exists()
+        return self.run.proof(i).exists() if d == 0 else node_made(self.run.public, d, i, len(self.levels[d - 1][i]))
 
     def input(self, d: int, j: int) -> Path:
         return self.run.proof(j) if d == 0 else self.out(d, j)
 
     def submit_ready(self) -> None:
-        from prover.fold import ready
-
         for d, i in ready(self.levels, self.have):
             if (d, i) not in self.running.values():
                 children = [self.input(d - 1, j).read_bytes() for j in self.levels[d - 1][i]]
