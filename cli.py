@@ -3,10 +3,12 @@
 Phases, each a command reading and writing explicit files (so each can be another party's):
 
 - **train**: fixed-point training that the circuit reproduces exactly (RUN/private, RUN/public/step.onnx)
+- **circuit**: the circuit and vk from the claims alone, before any data (pre-registration)
 - **setup**: SRS and keys for the chunk circuit (RUN/public/vk.key, RUN/private/pk.key)
 - **prove**: one proof per chunk of SGD steps, and the manifest (RUN/public/)
 - **fold**: fold the chunk proofs into one run proof (RUN/public/fold/)
-- **verify**: check a public bundle with public files alone
+- **verify**: check a public bundle with public files alone (the circuit and keys derived from its claims)
+- **check-model**: is a model file the run's final state (given its opening) or its base model?
 - **inspect**: show what a bundle claims
 - **publish** / **sign**: a signed verification-key package (PKG/); **keys**: BLS key pairs
 - **srs**: check an SRS file with py_ecc (import), or make an insecure dev one (dev)
@@ -122,31 +124,56 @@ def _say(msg: str) -> None:
     err.print(f"[dim]·[/] {msg}", highlight=False)
 
 
+# The circuit's claims: options shared by `train` and `circuit` (a run and its pre-registration must agree).
+MODEL = typer.Option("logreg", help="logreg, mlp, or your own module as path/to/file.py:ClassName (`circuit`: built-in only).")
+HIDDEN = typer.Option("8", help="MLP hidden widths, comma separated.")
+LOSS = typer.Option("bce", help="bce (binary labels), ce (class labels, softmax), mse (real targets).")
+LR = typer.Option(0.5, help="SGD learning rate (a constant of the circuit).")
+MOMENTUM = typer.Option(0.0, help="SGD momentum (adds a velocity buffer to the committed state).")
+WEIGHT_DECAY = typer.Option(0.0, help="L2 weight decay added to the gradient.")
+BATCH_SIZE = typer.Option(16, help="Rows per batch (a constant of the circuit).")
+STEPS_PER_PROOF = typer.Option(1, help="SGD steps unrolled into one circuit (must divide epochs x batches): fewer, larger proofs.")
+SCALE = typer.Option(8, help="Fixed-point scale: values are integers times 2^-scale.")
+FEATURE_BOUND = typer.Option(4.0, help="Declared bound: standardised features are clipped to +-this (public; sizes the circuit).")
+WEIGHT_BOUND = typer.Option(2.0, help="Declared bound on every weight of every state (public; sizes the circuit); a run that leaves it is refused.")
+
+
+def _claims_config(model, hidden, loss, lr, momentum, weight_decay, batch_size, steps_per_proof, scale,
+                   feature_bound, weight_bound, **rest):
+    from prover.config import RunConfig
+
+    return RunConfig(model=model, hidden=[int(h) for h in hidden.split(",") if h.strip()], loss=loss, lr=lr,
+                     momentum=momentum, weight_decay=weight_decay, batch_size=batch_size,
+                     steps_per_proof=steps_per_proof, scale=scale, feature_bound=feature_bound,
+                     weight_bound=weight_bound, **rest)
+
+
 @app.command()
 @_clean_errors
 def train(
     run: Path = typer.Argument(..., help="Run directory to create or resume (private/ and public/ go inside)."),
     data: Optional[Path] = typer.Option(None, help="Training data: .csv (header, label column) or .npz (arrays X, y). Default: built-in breast-cancer data."),
     label: Optional[str] = typer.Option(None, help="CSV label column name (default: the last column)."),
-    model: str = typer.Option("logreg", help="logreg, mlp, or your own module as path/to/file.py:ClassName."),
-    hidden: str = typer.Option("8", help="MLP hidden widths, comma separated."),
-    loss: str = typer.Option("bce", help="bce (binary labels), ce (class labels, softmax), mse (real targets)."),
-    lr: float = typer.Option(0.5, help="SGD learning rate (a constant of the circuit)."),
-    momentum: float = typer.Option(0.0, help="SGD momentum (adds a velocity buffer to the committed state)."),
-    weight_decay: float = typer.Option(0.0, help="L2 weight decay added to the gradient."),
-    batch_size: int = typer.Option(16, help="Rows per batch (a constant of the circuit)."),
+    model: str = MODEL,
+    hidden: str = HIDDEN,
+    loss: str = LOSS,
+    lr: float = LR,
+    momentum: float = MOMENTUM,
+    weight_decay: float = WEIGHT_DECAY,
+    batch_size: int = BATCH_SIZE,
     epochs: int = typer.Option(2, help="Passes over the committed batches."),
-    steps_per_proof: int = typer.Option(1, help="SGD steps unrolled into one circuit (must divide epochs x batches): fewer, larger proofs."),
+    steps_per_proof: int = STEPS_PER_PROOF,
     rows: Optional[int] = typer.Option(None, help="Train on this many rows of the data (default: all)."),
     features: Optional[int] = typer.Option(None, help="Keep only the first N feature columns."),
     base: Optional[Path] = typer.Option(None, help="Base model weights (.safetensors or torch state dict). Default: seeded init."),
-    seed: int = typer.Option(0, help="Seed of the initial weights and of the private batch partition."),
+    seed: int = typer.Option(0, help="Public seed of the initial weights when there is no --base (nothing else: rows and batches are drawn from private randomness)."),
     schedule_seed: int = typer.Option(0, help="Public seed of the per-epoch batch order."),
-    scale: int = typer.Option(8, help="Fixed-point scale: values are integers times 2^-scale."),
+    scale: int = SCALE,
+    feature_bound: float = FEATURE_BOUND,
+    weight_bound: float = WEIGHT_BOUND,
 ):
     """Train in fixed point, exactly as the circuit computes; compare with a float run."""
     from prover import train as tr
-    from prover.config import RunConfig
     from prover.run import RunDir
 
     rd = RunDir(run)
@@ -154,11 +181,10 @@ def train(
         if rd.config.exists():
             _say(f"resuming {run} with its saved config (options are ignored)")
         else:
-            cfg = RunConfig(model=model, hidden=[int(h) for h in hidden.split(",") if h.strip()], loss=loss, lr=lr,
-                            momentum=momentum, weight_decay=weight_decay, batch_size=batch_size, epochs=epochs,
-                            steps_per_proof=steps_per_proof,
-                            data=str(data) if data else None, label=label, features=features, rows=rows,
-                            base=str(base) if base else None, seed=seed, schedule_seed=schedule_seed, scale=scale)
+            cfg = _claims_config(model, hidden, loss, lr, momentum, weight_decay, batch_size, steps_per_proof, scale,
+                                 feature_bound, weight_bound, epochs=epochs, data=str(data) if data else None,
+                                 label=label, features=features, rows=rows, base=str(base) if base else None,
+                                 seed=seed, schedule_seed=schedule_seed)
             tr.prepare(rd, cfg, progress=_say)
         _train_steps(rd)
 
@@ -176,6 +202,44 @@ def _train_steps(rd):
     t.add_row(str(report["steps"]), f"{report[f'base_{metric}']:.4f}", f"{report[f'fixed_point_{metric}']:.4f}",
               f"{report[f'float_{metric}']:.4f}", f"{report['max_abs_weight_diff']:.5f}")
     out.print(t)
+
+
+@app.command()
+@_clean_errors
+def circuit(
+    out_dir: Path = typer.Argument(..., help="Directory for claims.json, step.onnx, settings.json, kzg.srs and vk.key."),
+    features: int = typer.Option(..., help="Feature columns of the data the run will use."),
+    outputs: int = typer.Option(1, help="Model outputs (label width): 1 for bce, classes for ce, targets for mse."),
+    model: str = MODEL,
+    hidden: str = HIDDEN,
+    loss: str = LOSS,
+    lr: float = LR,
+    momentum: float = MOMENTUM,
+    weight_decay: float = WEIGHT_DECAY,
+    batch_size: int = BATCH_SIZE,
+    steps_per_proof: int = STEPS_PER_PROOF,
+    scale: int = SCALE,
+    feature_bound: float = FEATURE_BOUND,
+    weight_bound: float = WEIGHT_BOUND,
+    srs: Optional[Path] = typer.Option(None, help="KZG SRS file. Default: an INSECURE dev SRS."),
+):
+    """Pre-register: the circuit and its vk from the claims alone, before any data exists.
+
+    A later `zkpot train` with the same options (and data of this width) produces exactly these
+    step.onnx, settings.json and, with the same SRS, vk.key: publish them before training.
+    """
+    import time
+
+    from prover.preregister import preregister
+
+    cfg = _claims_config(model, hidden, loss, lr, momentum, weight_decay, batch_size, steps_per_proof, scale,
+                         feature_bound, weight_bound)
+    start = time.perf_counter()
+    ident = preregister(cfg, features, outputs, out_dir, srs, progress=_say)
+    from circuits.artifacts import sha256_file
+
+    out.print(f"{out_dir}: vk.key sha256 {sha256_file(out_dir / 'vk.key')[:16]}…, SRS logrows {ident['logrows']} "
+              f"({ident['origin']}), from the claims alone in {time.perf_counter() - start:.1f} s", highlight=False)
 
 
 @app.command()
@@ -251,39 +315,75 @@ def verify(
     allow_insecure_dev_srs: bool = typer.Option(False, "--allow-insecure-dev-srs", help="Check a bundle made with a dev SRS anyway (its maker could forge proofs)."),
     package: Optional[Path] = typer.Option(None, "--package", help="A published key package (zkpot publish): the bundle must use its circuit, SRS and base model."),
     publisher: Optional[list[str]] = typer.Option(None, "--publisher", help="Public key (hex, or a file from `zkpot keys show`) of a publisher you trust; repeat for every co-signer."),
-    rebuild_vk: bool = typer.Option(False, "--rebuild-vk", help="Recompile step.onnx with settings.json and the SRS; the vk must come out byte for byte."),
+    trust_bundle_keys: bool = typer.Option(False, "--trust-bundle-keys", help="Skip deriving the vk(s) from the claims and use the bundle's own: faster on a first verification, but the verdict is then at best UNBOUND (exit 5), never VALID."),
     deep: bool = typer.Option(False, "--deep", help="For a folded bundle, also verify every chunk proof (default: the run proof alone)."),
 ):
-    """Check a bundle with public files only; exit 0 only if every check holds."""
+    """Check a bundle with public files only: the circuit and keys are derived from its claims.
+
+    Exit codes: 0 VALID (every claim shown is bound), 1 INVALID, 2 bad input, 3 internal error,
+    4 cannot check here (memory or a tool; says nothing of the bundle), 5 proofs verify but some claims
+    are not bound (--trust-bundle-keys, or a custom model's description).
+    """
+    from verifier.protocol import EXIT
     from verifier.verify import verify_bundle
 
     named = _named_publishers(publisher or [], package)
+    with _progress() as p:
+        task = p.add_task("verifying proofs", total=None)
+        report = verify_bundle(public, allow_insecure_dev_srs, deep=deep, bind=not trust_bundle_keys,
+                               package=package, publishers=named, say=_say,
+                               on_proof=lambda t, n: p.update(task, completed=t, total=n))
+    _print_report(report)
+    raise typer.Exit(EXIT[report.verdict])
+
+
+@app.command("check-model")
+@_clean_errors
+def check_model(
+    public: Path = typer.Argument(..., help="The run's public bundle."),
+    model: Path = typer.Argument(..., help="A model file (.safetensors) to check against the run."),
+    opening: Optional[Path] = typer.Option(None, "--opening", help="The final opening the model's owner handed over (RUN/private/final_opening.json). Without it, MODEL is checked as the run's base model."),
+    allow_insecure_dev_srs: bool = typer.Option(False, "--allow-insecure-dev-srs", help="Check a bundle made with a dev SRS anyway (its maker could forge proofs)."),
+):
+    """Is MODEL the state the run proved? Verifies the bundle, then the model against its commitment.
+
+    With --opening: the run's final model (its weights and the opening hash to the final commitment);
+    without: the run's base model (its weights and the published salt hash to the base commitment).
+    Exit codes as for `zkpot verify`.
+    """
+    from verifier.protocol import EXIT
+    from verifier.verify import verify_bundle
 
     with _progress() as p:
         task = p.add_task("verifying proofs", total=None)
-        report = verify_bundle(public, allow_insecure_dev_srs, deep=deep,
+        report = verify_bundle(public, allow_insecure_dev_srs, model=model, opening=opening, say=_say,
                                on_proof=lambda t, n: p.update(task, completed=t, total=n))
-    _check_published(public, report, package, named, rebuild_vk)
     _print_report(report)
-    if report.ok and not (rebuild_vk or package):
-        out.print("[dim]The bundle's own verification key(s) were used: --rebuild-vk ties them to step.onnx, "
-                  "or --package to keys someone published.[/]")
-    if not report.ok:
-        raise typer.Exit(1)
+    raise typer.Exit(EXIT[report.verdict])
 
 
 def _print_report(report) -> None:
+    from verifier import protocol as P
+
     t = Table(title="zkpot verify", show_lines=False)
     t.add_column("check"); t.add_column("result"); t.add_column("detail")
     for name, detail in report.passed:
         t.add_row(name, "[green]pass[/]", escape(detail))
     for f in report.failures:
         t.add_row(f.check, "[bold red]FAIL[/]", escape((f"chunk {f.chunk}: " if f.chunk is not None else "") + str(f.args[0])))
+    for u in report.unbound:
+        t.add_row("unbound", "[yellow]not derived[/]", escape(u))
     out.print(t)
     for w in report.warnings:
         out.print(f"[bold red on yellow] WARNING [/] [bold]{w}[/]")
-    if report.ok:
-        out.print(f"[bold green]VALID[/] in {report.seconds:.2f} s: every step of the claimed run is proved.")
+    verdict = report.verdict
+    if verdict == P.VALID:
+        out.print(f"[bold green]VALID[/] in {report.seconds:.2f} s: every step of the claimed run is proved, "
+                  "and every claim above is derived, not read.")
+    elif verdict == P.UNBOUND:
+        out.print(f"[bold yellow]{verdict}[/]: {len(report.unbound)} claim(s) above are the prover's word, not derived.")
+    elif verdict == P.CANNOT_CHECK:
+        out.print(f"[bold yellow]{verdict}[/]: {escape(report.cannot_check or 'no manifest')} (this says nothing about the bundle)")
     else:
         out.print(f"[bold red]INVALID[/]: {len(report.failures)} check(s) failed")
 
@@ -300,6 +400,7 @@ def inspect(public: Path = typer.Argument(..., help="A public bundle directory."
     t.add_row("model", f"{r['model']['name']} {r['model'].get('kwargs', {})}")
     t.add_row("loss / optimizer", f"{r['loss']} / {r['optimizer']}")
     t.add_row("schedule", f"{r['epochs']} epochs x {r['num_batches']} batches of {r['batch_size']}, seed {r['schedule_seed']}")
+    t.add_row("declared bounds", f"|x| <= {r['bounds']['features']}, |w| <= {r['bounds']['weights']}, scale {r['scale']}")
     t.add_row("proofs", f"{len(m['chunks'])} of {r['steps_per_proof']} step(s) each")
     t.add_row("base commitment", m["base"]["commitment"])
     t.add_row("final commitment", m["final"]["commitment"])
@@ -343,36 +444,6 @@ def _named_publishers(args: list[str], package: Optional[Path]) -> list[bytes]:
     if args and package is None:
         raise ArtifactError("--publisher needs --package PKG (the signatures are in the package)")
     return [read_publisher(a) for a in args]
-
-
-def _check_published(public: Path, report, package: Optional[Path], named: list[bytes], rebuild: bool) -> None:
-    """--package and --rebuild-vk: further checks appended to the bundle's report."""
-    from verifier.bundle import Rejected, path_in
-
-    m = report.manifest
-    if m is None or not (package or rebuild):
-        return
-    if package is not None:
-        from verifier.package import check_package
-
-        try:
-            summary, signed_by = check_package(package, public, m, named)
-            report.passed.append(("package", summary))
-            if signed_by:
-                report.passed.append(("publisher", signed_by))
-            else:
-                report.warnings.append("the package is unsigned: it ties the bundle to its files, not to a publisher")
-        except Rejected as e:
-            report.failures.append(e)
-    if rebuild:
-        from verifier.rebuild import rebuild_keys
-
-        _say("rebuilding the vk from step.onnx, settings.json and the SRS (one ezkl setup)")
-        try:
-            for summary in rebuild_keys(public, m, say=_say):
-                report.passed.append(("rebuild-vk", summary))
-        except Rejected as e:
-            report.failures.append(e)
 
 
 @app.command()

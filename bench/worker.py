@@ -73,7 +73,7 @@ def _patch_calibrate(spec: dict, cfg_scale: int) -> None:
     if not over:
         return
     if over.get("base") == "ezkl-default":
-        def calibrate(samples, onnx, settings, scale, max_logrows=20):
+        def calibrate(samples, onnx, settings, scale, max_logrows=20, margin=2):
             pipeline.call("calibrate_settings", ezkl.calibrate_settings, str(samples), str(onnx), str(settings),
                           "resources")  # ezkl's defaults: scale search, margin, rebase multipliers, no max logrows
             s = pipeline.read_json(settings)
@@ -87,17 +87,8 @@ def _patch_calibrate(spec: dict, cfg_scale: int) -> None:
         orig = pipeline.calibrate
         margin = over["lookup_safety_margin"]
 
-        def calibrate(samples, onnx, settings, scale, max_logrows=20):
-            real = ezkl.calibrate_settings
-
-            def with_margin(*a, **k):
-                return real(*a, **{**k, "lookup_safety_margin": margin})
-
-            ezkl.calibrate_settings = with_margin
-            try:
-                return orig(samples, onnx, settings, scale, max_logrows)
-            finally:
-                ezkl.calibrate_settings = real
+        def calibrate(samples, onnx, settings, scale, max_logrows=20, _margin=2):
+            return orig(samples, onnx, settings, scale, max_logrows, margin)
     pipeline.calibrate = calibrate
 
 

@@ -62,7 +62,7 @@ def gen_settings(onnx: Path, settings: Path, scale: int) -> None:
         call("gen_settings", ezkl.gen_settings, str(onnx), str(tmp), py_run_args=run_args(scale))
 
 
-def calibrate(samples: Path, onnx: Path, settings: Path, scale: int, max_logrows: int = 20) -> dict:
+def calibrate(samples: Path, onnx: Path, settings: Path, scale: int, max_logrows: int = 20, margin: int = 2) -> dict:
     """Pick lookup ranges and logrows from representative inputs; keep the scale we chose.
 
     The state must leave the circuit at the scale it entered with, so that step t's output
@@ -73,7 +73,7 @@ def calibrate(samples: Path, onnx: Path, settings: Path, scale: int, max_logrows
         call(
             "calibrate_settings",
             ezkl.calibrate_settings,
-            str(samples), str(onnx), str(tmp), "resources",
+            str(samples), str(onnx), str(tmp), "resources", margin,
             scales=[scale], scale_rebase_multiplier=[1], max_logrows=max_logrows,
         )
         _canonical_settings(tmp)

@@ -67,10 +67,11 @@ def logrows_of(path: Path) -> int:
     return k
 
 
-def identify(path: Path) -> dict:
-    """sha256, logrows and origin of an SRS file; origin is judged from the hash, never from a claim."""
+def identify(path: Path, digest: str | None = None) -> dict:
+    """sha256, logrows and origin of an SRS file; origin is judged from the hash, never from a claim.
+    `digest`: the file's sha256 where the caller has just computed it (a large SRS is hashed once)."""
     k = logrows_of(path)
-    digest = sha256_file(path)
+    digest = digest or sha256_file(path)
     origin = CEREMONY if CEREMONY_SHA256.get(k) == digest else INSECURE
     return {"sha256": digest, "logrows": k, "origin": origin}
 
@@ -86,3 +87,15 @@ def dev_srs(logrows: int) -> Path:
         with atomic_path(path) as tmp:
             ezkl.gen_srs(str(tmp), logrows)
     return path
+
+
+def srs_for(k: int, srs_file: Path | None, progress=print) -> tuple[Path, dict]:
+    """The SRS a circuit of logrows k is set up with: the given file (it must hold 2^k points), or a
+    dev SRS made here (INSECURE); with its identity."""
+    if srs_file is None:
+        progress(f"making a dev SRS at logrows {k} (INSECURE: its trapdoor was on this machine)")
+        srs_file = dev_srs(k)
+    ident = identify(srs_file)
+    if ident["logrows"] < k:
+        raise ArtifactError(f"SRS {srs_file} has logrows {ident['logrows']}, the circuit needs {k}")
+    return Path(srs_file), ident

@@ -27,8 +27,7 @@ from torch.fx.experimental.proxy_tensor import make_fx
 
 from .losses import LOSSES
 
-SALT_WORDS = 6  # field elements per salt
-SALT_BITS = 24  # random bits per element: 6 x 24 = 144 bits, each word well inside ezkl's input range check
+from verifier.protocol import SALT_BITS, SALT_WORDS  # noqa: F401  (the bundle format's salt)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from circuits.artifacts import atomic_path
-from models.step import SALT_BITS, SALT_WORDS
+from verifier.protocol import SALT_BITS, SALT_WORDS
 
 
 def load_or_create_master_key(path: Path) -> bytes:
@@ -36,6 +36,11 @@ def salt_words(master: bytes, domain: str, index: int) -> list[int]:
     n = int.from_bytes(digest, "little")
     mask = (1 << SALT_BITS) - 1
     return [(n >> (SALT_BITS * i)) & mask for i in range(SALT_WORDS)]
+
+
+def private_seed(master: bytes, domain: str) -> int:
+    """A seed for a private random choice (which rows, which partition): hidden like the salts."""
+    return int.from_bytes(hashlib.blake2b(f"seed:{domain}".encode(), key=master, digest_size=8).digest(), "little")
 
 
 def salt_values(words: list[int], scale: int) -> list[float]:

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from circuits.artifacts import ArtifactError, read_json, write_json
+from verifier.protocol import DEFAULT_BOUNDS
 
 
 @dataclass
@@ -24,16 +25,33 @@ class RunConfig:
     features: int | None = None       # keep the first N feature columns (None: all)
     rows: int | None = None           # train on N rows drawn with `seed` (None: all)
     base: str | None = None           # base model (.safetensors or torch state dict); None: seeded init
-    seed: int = 0                     # initial weights (when no base) and the private batch partition
+    seed: int = 0                     # public: the initial weights when there is no base model (nothing else)
     schedule_seed: int = 0            # public: the per-epoch batch order
     scale: int = 8                    # fixed point: values are integers times 2^-scale
-    max_logrows: int = 20
+    feature_bound: float = DEFAULT_BOUNDS["features"]  # declared: standardised features are clipped to +-this
+    weight_bound: float = DEFAULT_BOUNDS["weights"]    # declared: every weight (and velocity) of every state
 
     def model_spec(self, in_features: int, out_features: int) -> dict:
         kwargs = {"in_features": in_features, "out_features": out_features}
         if self.model == "mlp":
             kwargs["hidden"] = list(self.hidden)
         return {"name": self.model, "kwargs": kwargs}
+
+    def run_claims(self, layout, num_batches: int) -> dict:
+        """The manifest's run section: everything public about the run (the circuit's claims among it)."""
+        return {
+            "model": self.model_spec(layout.features, layout.label_width),
+            "loss": self.loss,
+            "optimizer": {"name": "sgd", "lr": self.lr, "momentum": self.momentum, "weight_decay": self.weight_decay},
+            "batch_size": self.batch_size,
+            "epochs": self.epochs,
+            "steps_per_proof": self.steps_per_proof,
+            "num_batches": num_batches,
+            "schedule_seed": self.schedule_seed,
+            "scale": self.scale,
+            "bounds": {"features": float(self.feature_bound), "weights": float(self.weight_bound)},
+            "layout": layout.to_dict(),
+        }
 
     def save(self, path: Path) -> None:
         write_json(path, asdict(self))
@@ -55,6 +73,9 @@ class RunConfig:
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
         if not 1 <= self.scale <= 16:
             raise ValueError(f"scale must be in 1..16, got {self.scale}")
+        for name in ("feature_bound", "weight_bound"):
+            if not 0 < getattr(self, name) <= 1e4:
+                raise ValueError(f"{name.replace('_', ' ')} must be in (0, 10000], got {getattr(self, name)}")
 
 
 def dumps(cfg: RunConfig) -> str:

@@ -41,13 +41,8 @@ def setup(run: RunDir, srs_file: Path | None = None, progress=print, fold_fan_in
     k = read_json(run.settings)["run_args"]["logrows"]
     if fold_fan_in:
         k = max(k, logrows_for(fold_fan_in))
-    if srs_file is None:
-        progress(f"making a dev SRS at logrows {k} (INSECURE: its trapdoor was on this machine)")
-        srs_file = srs_mod.dev_srs(k)
-    ident = srs_mod.identify(srs_file)
-    if ident["logrows"] < k:
-        raise ArtifactError(f"SRS {srs_file} has logrows {ident['logrows']}, the circuit needs {k}")
-    _place(Path(srs_file), run.srs)
+    srs_file, ident = srs_mod.srs_for(k, srs_file, progress)
+    _place(srs_file, run.srs)
 
     # the compiled file differs on every compile (ezkl serialises hash maps), its inputs do not
     key = sha256_file(run.onnx)[:16] + sha256_file(run.settings)[:16] + "-" + ident["sha256"][:16]

@@ -18,10 +18,12 @@ from circuits.artifacts import ArtifactError, read_json, sha256_file, write_json
 from models.step import Layout
 from verifier.schedule import schedule
 
+from verifier import protocol as P
+from verifier.protocol import FORMAT
+
 from .config import RunConfig
 from .run import RunDir, proof_name
 
-FORMAT = "zkpot/bundle-1"
 
 
 def chunks_of(run: RunDir) -> list[list[tuple[int, int]]]:
@@ -100,30 +102,19 @@ def write_manifest(run: RunDir) -> dict:
     last = read_json(run.witness(len(chunks) - 1), max_bytes=1 << 30)
     base_salt = first["inputs"][0][-len(first["inputs"][-1]):]
     srs = srs_mod.identify(run.srs)
-    files = ["step.onnx", "settings.json", "vk.key", "kzg.srs", "base_model.safetensors", "dataset.json"]
+    files = [P.STEP_ONNX, P.SETTINGS, P.VK, P.SRS, P.BASE_MODEL, P.DATASET]
     files += [proof_name(c) for c in range(len(chunks))]
     manifest = {
         "format": FORMAT,
         "insecure_dev_srs": srs["origin"] != srs_mod.CEREMONY,
-        "run": {
-            "model": cfg.model_spec(layout.features, layout.label_width),
-            "loss": cfg.loss,
-            "optimizer": {"name": "sgd", "lr": cfg.lr, "momentum": cfg.momentum, "weight_decay": cfg.weight_decay},
-            "batch_size": cfg.batch_size,
-            "epochs": cfg.epochs,
-            "steps_per_proof": cfg.steps_per_proof,
-            "num_batches": len(part["batches"]),
-            "schedule_seed": cfg.schedule_seed,
-            "scale": cfg.scale,
-            "layout": layout.to_dict(),
-        },
-        "base": {"file": "base_model.safetensors", "salt": base_salt,
+        "run": cfg.run_claims(layout, len(part["batches"])),
+        "base": {"file": P.BASE_MODEL, "salt": base_salt,
                  "commitment": first["processed_inputs"]["poseidon_hash"][0]},
         "final": {"commitment": last["processed_outputs"]["poseidon_hash"][0]},
-        "dataset": {"file": "dataset.json", "root": read_json(run.dataset)["root"]},
+        "dataset": {"file": P.DATASET, "root": read_json(run.dataset)["root"]},
         "chunks": [{"proof": proof_name(c), "steps": [list(s) for s in steps]} for c, steps in enumerate(chunks)],
-        "circuit": {"onnx": "step.onnx", "settings": "settings.json", "vk": "vk.key"},
-        "srs": {"file": "kzg.srs", **srs},
+        "circuit": {"onnx": P.STEP_ONNX, "settings": P.SETTINGS, "vk": P.VK},
+        "srs": {"file": P.SRS, **srs},
         "versions": versions(),
         "files": {f: sha256_file(run.public / f) for f in files},
     }

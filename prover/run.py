@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from verifier import protocol as P
+
 
 @dataclass(frozen=True)
 class RunDir:
@@ -24,8 +26,6 @@ class RunDir:
     @property
     def compiled(self) -> Path: return self.private / "step.ezkl"
     @property
-    def calibration(self) -> Path: return self.private / "calibration.json"
-    @property
     def pk(self) -> Path: return self.private / "pk.key"
     @property
     def final_model(self) -> Path: return self.private / "final_model.safetensors"
@@ -39,19 +39,19 @@ class RunDir:
     @property
     def public(self) -> Path: return self.root / "public"
     @property
-    def onnx(self) -> Path: return self.public / "step.onnx"
+    def onnx(self) -> Path: return self.public / P.STEP_ONNX
     @property
-    def settings(self) -> Path: return self.public / "settings.json"
+    def settings(self) -> Path: return self.public / P.SETTINGS
     @property
-    def vk(self) -> Path: return self.public / "vk.key"
+    def vk(self) -> Path: return self.public / P.VK
     @property
-    def srs(self) -> Path: return self.public / "kzg.srs"
+    def srs(self) -> Path: return self.public / P.SRS
     @property
-    def base_model(self) -> Path: return self.public / "base_model.safetensors"
+    def base_model(self) -> Path: return self.public / P.BASE_MODEL
     @property
-    def dataset(self) -> Path: return self.public / "dataset.json"
+    def dataset(self) -> Path: return self.public / P.DATASET
     @property
-    def manifest(self) -> Path: return self.public / "manifest.json"
+    def manifest(self) -> Path: return self.public / P.MANIFEST
     def proof(self, c: int) -> Path: return self.public / proof_name(c)
 
 

@@ -15,7 +15,7 @@ import torch
 import ezkl
 from safetensors.torch import save_file
 
-from circuits import pipeline
+from circuits import derive, pipeline
 from circuits.artifacts import atomic_path, read_json, write_json
 from models import data as datasets
 from models import zoo
@@ -23,7 +23,8 @@ from models.losses import encode_labels
 from models.step import Layout, Optimizer, SALT_WORDS, export_chunk, flatten, layout_of, make_step, unflatten
 from verifier.schedule import schedule
 
-from .commit import batch_vector, commitment, load_or_create_master_key, partition, salt_values, salt_words, to_felts
+from .commit import (batch_vector, commitment, load_or_create_master_key, partition, private_seed, salt_values,
+                     salt_words, to_felts)
 from .config import RunConfig
 from .run import RunDir
 
@@ -38,8 +39,9 @@ def _out_features(cfg: RunConfig, y: np.ndarray) -> int:
     return 1 if y.ndim == 1 else y.shape[1]
 
 
-def load_dataset(cfg: RunConfig) -> tuple[np.ndarray, np.ndarray, int]:
-    """Validated, standardised features; labels encoded for the loss; the model's output width."""
+def load_dataset(cfg: RunConfig, rows_seed: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Validated features, standardised and clipped into the declared bound; labels encoded for the
+    loss; the model's output width. `rows_seed` is private: which rows a --rows run uses is hidden."""
     X, y = datasets.load(cfg.data, cfg.label)
     datasets.validate(X, y)
     if cfg.features is not None:
@@ -47,10 +49,11 @@ def load_dataset(cfg: RunConfig) -> tuple[np.ndarray, np.ndarray, int]:
     if cfg.rows is not None:
         if cfg.rows > len(X):
             raise datasets.DataError(f"asked for {cfg.rows} rows, the dataset has {len(X)}")
-        keep = np.sort(np.random.default_rng(cfg.seed).permutation(len(X))[: cfg.rows])
+        keep = np.sort(np.random.default_rng(rows_seed).permutation(len(X))[: cfg.rows])
         X, y = X[keep], y[keep]
     out = _out_features(cfg, y)
-    return datasets.standardise(X).astype(np.float32), encode_labels(cfg.loss, y, out), out
+    X = np.clip(datasets.standardise(X), -cfg.feature_bound, cfg.feature_bound)
+    return X.astype(np.float32), encode_labels(cfg.loss, y, out), out
 
 
 def build_model(cfg: RunConfig, in_features: int, out_features: int) -> torch.nn.Module:
@@ -70,7 +73,7 @@ def initial_state(layout: Layout, module: torch.nn.Module) -> torch.Tensor:
 
 
 def float_run(step, state0, X, Y, parts, order, salt_len=SALT_WORDS):
-    """The same schedule in float32 torch: the reference, and calibration samples for ezkl."""
+    """The same schedule in float32 torch: the reference the fixed-point run is compared with."""
     state, trace = torch.cat([state0, torch.zeros(salt_len)]), []
     for _, b in order:
         batch = torch.tensor(batch_vector(X, Y, parts[b], [0.0] * salt_len), dtype=torch.float32)
@@ -92,18 +95,18 @@ def evaluate(module, layout: Layout, params: torch.Tensor, X: np.ndarray, Y: np.
 
 
 def prepare(run: RunDir, cfg: RunConfig, progress=print) -> None:
-    """Data, partition, step ONNX, float reference, calibrated and compiled circuit."""
+    """Data, private partition, and the circuit, which is a function of the public claims alone."""
     cfg.validate()
-    X, Y, out = load_dataset(cfg)
+    run.private.mkdir(mode=0o700, parents=True, exist_ok=True)
+    master = load_or_create_master_key(run.master_key)
+    X, Y, out = load_dataset(cfg, private_seed(master, "rows"))
     module = build_model(cfg, X.shape[1], out)
     layout = layout_of(module, cfg.batch_size, X.shape[1], Y.shape[1], cfg.momentum > 0)
-    parts = partition(len(X), cfg.batch_size, cfg.seed)
+    parts = partition(len(X), cfg.batch_size, private_seed(master, "partition"))
     if (len(parts) * cfg.epochs) % cfg.steps_per_proof:
         raise ValueError(f"steps per proof ({cfg.steps_per_proof}) must divide the run's "
                          f"{len(parts) * cfg.epochs} steps ({cfg.epochs} epochs x {len(parts)} batches)")
-    run.private.mkdir(mode=0o700, parents=True, exist_ok=True)
-    master = load_or_create_master_key(run.master_key)
-    order = schedule(len(parts), cfg.epochs, cfg.schedule_seed)
+    check_bound(cfg, "the base model", flatten(module))
 
     run.public.mkdir(parents=True, exist_ok=True)
     np.savez(run.data, X=X, Y=Y)
@@ -111,34 +114,28 @@ def prepare(run: RunDir, cfg: RunConfig, progress=print) -> None:
     with atomic_path(run.base_model) as tmp:
         save_file({k: v.detach().contiguous() for k, v in module.named_parameters()}, str(tmp))
 
-    S = cfg.steps_per_proof
-    progress(f"exporting {S} SGD step(s) to ONNX (make_fx over torch.func.grad)")
+    claims = derive.circuit_claims(cfg.run_claims(layout, len(parts)))
+    progress(f"exporting {cfg.steps_per_proof} SGD step(s) to ONNX (make_fx over torch.func.grad)")
     with _user_model(cfg.model):
-        step = make_step(module, cfg.loss, layout, optimizer(cfg))
-        export_chunk(step, layout, S, run.onnx)
-        progress("float reference run and calibration samples")
-        _, trace = float_run(step, initial_state(layout, module), X, Y, parts, order)
-    n_chunks = len(trace) // S
-    picks = np.linspace(0, n_chunks - 1, num=min(n_chunks, 8)).round().astype(int)
-    samples = [[] for _ in range(S + 2)]
-    for c in picks:
-        s = salt_values(salt_words(master, "calibration", int(c)), cfg.scale)
-        samples[0] += trace[c * S][0][:-SALT_WORDS].tolist() + s
-        for i in range(S):
-            samples[1 + i] += trace[c * S + i][1][:-SALT_WORDS].tolist() + s
-        samples[-1] += s
-    pipeline.write_input(run.calibration, *samples)
-
-    progress("ezkl: settings, calibration, compile")
+        derive.trace(claims, module, run.onnx)
+    progress("ezkl: settings from the claims (public samples), compile")
     with _ezkl_compiling(cfg.model):
-        pipeline.gen_settings(run.onnx, run.settings, cfg.scale)
-        pipeline.calibrate(run.calibration, run.onnx, run.settings, cfg.scale, cfg.max_logrows)
+        derive.settings_for(claims, run.onnx, run.settings)
         pipeline.compile_circuit(run.onnx, run.settings, run.compiled)
 
     progress("committing to the batches")
     commitments = [commitment(batch_felts(X, Y, parts, b, master, cfg.scale)) for b in range(len(parts))]
     write_json(run.dataset, {"batch_commitments": commitments, "root": commitment(commitments)})
     cfg.save(run.config)  # last: config.json marks a finished prepare; a killed one is redone from scratch
+
+
+def check_bound(cfg: RunConfig, what: str, state: torch.Tensor) -> None:
+    """A state outside the declared weight bound is refused: the circuit's tables were sized for it."""
+    worst = float(state.abs().max()) if state.numel() else 0.0
+    if not worst <= cfg.weight_bound:
+        raise TrainError(f"{what} has a weight of magnitude {worst:.4g}, outside the declared bound "
+                         f"--weight-bound {cfg.weight_bound}: declare a larger bound (a larger circuit) "
+                         "or lower the learning rate")
 
 
 def _root_cause(e: BaseException) -> str:
@@ -199,13 +196,14 @@ def base_state_felts(run: RunDir, cfg: RunConfig, layout: Layout, master: bytes)
     return to_felts(w + salt_values(salt, cfg.scale), cfg.scale), salt
 
 
-def _check_lookups(t: int, witness: dict, settings: dict) -> None:
+def _check_lookups(t: int, steps: range, witness: dict, settings: dict, cfg: RunConfig) -> None:
     lo, hi = settings["run_args"]["lookup_range"]
     seen_lo, seen_hi = witness["min_lookup_inputs"], witness["max_lookup_inputs"]
     if seen_lo < lo or seen_hi > hi:
         raise TrainError(
-            f"chunk {t}: a lookup input reached [{seen_lo}, {seen_hi}], outside the calibrated range "
-            f"[{lo}, {hi}]: lower the learning rate or retrain with more calibration headroom"
+            f"chunk {t} (steps {steps.start}-{steps.stop - 1}): a lookup input reached [{seen_lo}, {seen_hi}], outside "
+            f"the range [{lo}, {hi}] the declared bounds (--feature-bound {cfg.feature_bound}, --weight-bound "
+            f"{cfg.weight_bound}) give: declare larger bounds or lower the learning rate"
         )
 
 
@@ -233,7 +231,7 @@ def fixed_point_run(run: RunDir, on_step=lambda t, n: None) -> dict:
             pipeline.write_input(run.chunk_input(c), state, *batches, nsalt)
             w = pipeline.gen_witness(run.chunk_input(c), run.compiled, run.witness(c))
         try:
-            _check_lookups(c, w, settings)
+            _check_lookups(c, range(c * S, (c + 1) * S), w, settings, cfg)
             if w["inputs"][0] != state:
                 raise TrainError(f"chunk {c}: stored witness does not start from the previous chunk's state")
             for i, (_, b) in enumerate(steps):
@@ -243,6 +241,12 @@ def fixed_point_run(run: RunDir, on_step=lambda t, n: None) -> dict:
             run.witness(c).unlink()  # never leave a witness a resumed run would trust
             raise
         state = w["outputs"][0]
+        values = torch.tensor([ezkl.felt_to_float(f, cfg.scale) for f in state[:-SALT_WORDS]])
+        try:
+            check_bound(cfg, f"the state after step {(c + 1) * S - 1} (chunk {c})", values)
+        except TrainError:
+            run.witness(c).unlink()
+            raise
         on_step((c + 1) * S, len(order))
     return finish(run, cfg, layout, state, X, Y, parts, order)
 

@@ -19,7 +19,8 @@ def failed_checks(public) -> set[tuple[str, int | None]]:
 def test_honest_run_verifies(run_a):
     report = verify_bundle(run_a.public, allow_insecure_dev_srs=True)
     assert report.ok, [str(f) for f in report.failures]
-    assert [name for name, _ in report.passed] == ["files", "circuit", "run", "proofs", "base", "chain", "final", "schedule"]
+    assert [name for name, _ in report.passed] == ["files", "run", "circuit", "vk", "proofs", "base", "chain", "final",
+                                                   "schedule"]
     assert any("INSECURE DEV SRS" in w for w in report.warnings)
     assert len(report.manifest["chunks"]) == 4
 
@@ -143,3 +144,24 @@ def test_dev_srs_refused_unless_allowed(run_a):
 def test_dev_srs_cannot_pose_as_ceremony(bundle):
     edit_manifest(bundle, lambda m: m.update(insecure_dev_srs=False))
     assert failed_checks(bundle) == {("srs", None)}
+
+
+def test_custom_model_verifies_but_is_not_bound(tmp_path):
+    """A run of the prover's own module (file.py:Class): the verifier never imports it, so the model
+    description cannot be derived; settings and vk are still derived from the published step.onnx and
+    the claims, and every proof verifies. The verdict says so: not VALID, exit code 5."""
+    from tests.conftest import make_run
+    from tests.test_cli import zkpot
+
+    net = tmp_path / "net.py"
+    net.write_text("import torch\n\nclass Net(torch.nn.Module):\n"
+                   "    def __init__(self, in_features, out_features):\n"
+                   "        super().__init__()\n        self.head = torch.nn.Linear(in_features, out_features)\n\n"
+                   "    def forward(self, x):\n        return self.head(x)\n")
+    run = make_run(tmp_path / "run", model=f"{net}:Net", epochs=1)
+    report = verify_bundle(run.public, allow_insecure_dev_srs=True)
+    assert not report.failures and report.verdict == "PROOFS VERIFY, CLAIMS NOT BOUND", report.failures
+    assert [n for n, _ in report.passed] == ["files", "run", "circuit", "vk", "proofs", "base", "chain", "final", "schedule"]
+    assert any("prover's own module" in u for u in report.unbound)
+    r = zkpot("verify", run.public, "--allow-insecure-dev-srs")
+    assert r.returncode == 5 and "CLAIMS NOT BOUND" in r.stdout, r.stdout

@@ -1,6 +1,6 @@
 """Key packages: a published, signed package verifies with its bundle; every way of swapping a file,
-a key or a signer is rejected with a message naming the file or the key; --rebuild-vk catches a vk
-that belongs to another circuit (another learning rate)."""
+a key or a signer is rejected with a message naming the file or the key; the verifier's own derivation
+catches a vk that belongs to another circuit (another learning rate)."""
 from __future__ import annotations
 
 import hashlib
@@ -23,7 +23,6 @@ from prover.publish import cosign, publish
 from tests.conftest import edit_manifest, make_run, rehash
 from verifier.bundle import Rejected, load_manifest
 from verifier.package import canonical_json, check_package
-from verifier.rebuild import rebuild_vk
 from verifier.signature import signing_message
 from verifier.verify import verify_bundle
 
@@ -273,26 +272,24 @@ def test_cli_keys_and_bad_input(run_a, tmp_path):
     assert not (tmp_path / "p").exists()
 
 
-# --- rebuilding the vk --------------------------------------------------------------------------
+# --- the vk is derived, not read ------------------------------------------------------------------
 
-def test_rebuild_vk_honest(run_a):
-    p = run_a.public
-    assert "rebuilt from step.onnx" in rebuild_vk(p / "step.onnx", p / "settings.json", p / "kzg.srs", p / "vk.key")
-
-
-def test_rebuild_vk_catches_a_vk_of_another_circuit(run_a, run_lr, tmp_path):
-    """A run trained with lr 0.25 claims lr 0.5: step.onnx and the manifest say 0.5, the vk and the
-    proofs are the 0.25 circuit's. Every other check passes; only rebuilding the vk notices."""
+def test_vk_of_another_circuit_is_rejected_by_default(run_a, run_lr, tmp_path):
+    """A run trained with lr 0.25 claims lr 0.5: step.onnx, settings and the manifest say 0.5, the vk
+    and the proofs are the 0.25 circuit's. By default the vk derived from the claims differs: INVALID
+    at `vk` (exit 1), before any proof is read. With --trust-bundle-keys the bundle's vk is used, under
+    the derived settings, and the verdict is never VALID."""
     forged = Path(shutil.copytree(run_lr.public, tmp_path / "public"))
-    shutil.copyfile(run_a.onnx, forged / "step.onnx")
+    for name in ("step.onnx", "settings.json"):
+        shutil.copyfile(run_a.public / name, forged / name)
     edit_manifest(forged, lambda m: m["run"]["optimizer"].update(lr=0.5))
     rehash(forged)
-    report = verify_bundle(forged, allow_insecure_dev_srs=True)
-    assert report.ok, report.failures
-    r = zkpot("verify", forged, "--allow-insecure-dev-srs", "--rebuild-vk")
-    assert r.returncode == 1 and "rebuild-vk" in r.stdout and "INVALID" in r.stdout, r.stdout
-    with pytest.raises(Rejected, match="vk.key is not the key of step.onnx"):
-        rebuild_vk(forged / "step.onnx", forged / "settings.json", forged / "kzg.srs", forged / "vk.key")
+    assert verify_bundle(forged, allow_insecure_dev_srs=True, bind=False).verdict != "VALID"
+    assert [(f.check, f.chunk) for f in verify_bundle(forged, allow_insecure_dev_srs=True).failures] == [("vk", None)]
+    r = zkpot("verify", forged, "--allow-insecure-dev-srs")
+    assert r.returncode == 1 and "INVALID" in r.stdout and "vk.key is not the key" in " ".join(r.stdout.split()), r.stdout
+    r = zkpot("verify", forged, "--allow-insecure-dev-srs", "--trust-bundle-keys")
+    assert r.returncode not in (0, 2, 3) and "VALID in" not in r.stdout, r.stdout
 
 
 # --- EVM ----------------------------------------------------------------------------------------

@@ -6,8 +6,9 @@ from pathlib import Path
 
 from circuits.artifacts import ArtifactError, read_json, sha256_file
 
-FORMAT = "zkpot/bundle-1"
-MAX_MANIFEST = 16 << 20
+from .errors import Rejected
+from .protocol import FORMAT, MANIFEST, MAX_MANIFEST
+
 SAFE_NAME = re.compile(r"^((proofs|fold)/)?[A-Za-z0-9_.-]+$")
 
 REQUIRED = {
@@ -16,21 +17,9 @@ REQUIRED = {
 }
 
 
-class Rejected(Exception):
-    """The bundle fails a check; `check` names it, `chunk` the proof it concerns (if any)."""
-
-    def __init__(self, check: str, message: str, chunk: int | None = None):
-        super().__init__(message)
-        self.check, self.chunk = check, chunk
-
-    def __str__(self):
-        where = f"chunk {self.chunk}: " if self.chunk is not None else ""
-        return f"{self.check}: {where}{self.args[0]}"
-
-
 def load_manifest(public: Path) -> dict:
     try:
-        m = read_json(Path(public) / "manifest.json", max_bytes=MAX_MANIFEST)
+        m = read_json(Path(public) / MANIFEST, max_bytes=MAX_MANIFEST)
     except ArtifactError as e:
         raise Rejected("manifest", str(e)) from None
     if not isinstance(m, dict):
@@ -53,8 +42,9 @@ def path_in(public: Path, name) -> Path:
     return Path(public) / name
 
 
-def check_files(public: Path, m: dict, used: list | None = None) -> None:
-    """Every file the verifier will read exists and has the sha256 the manifest records.
+def check_files(public: Path, m: dict, used: list | None = None) -> dict[str, str]:
+    """Every file the verifier will read exists and has the sha256 the manifest records; returns
+    {name: sha256} of the files checked, so that nothing is hashed twice.
 
     `used` narrows the check to the files a verification reads (a folded run is verified
     without reading its chunk proofs); by default every file the manifest names.
@@ -68,6 +58,7 @@ def check_files(public: Path, m: dict, used: list | None = None) -> None:
     for name in referenced + list(used or []):
         if name not in named:
             raise Rejected("files", f"{name!r} is used but has no sha256 in the manifest")
+    checked = {}
     for name, digest in named.items():
         if used is not None and name not in used:
             continue
@@ -82,3 +73,5 @@ def check_files(public: Path, m: dict, used: list | None = None) -> None:
             raise Rejected("files", f"{name}: {path.stat().st_size} bytes, more than the {size_limit(m, name, path)} allowed")
         if sha256_file(path) != digest:
             raise Rejected("files", f"{name} does not match its sha256 in the manifest")
+        checked[name] = digest
+    return checked

@@ -1,42 +1,19 @@
-"""What a manifest says, held to what the bundle proves: its shape, its size limits, its run description.
+"""What a manifest says about itself: its shape, its size limits, a self-consistent run description.
 
-The proofs bind the commitments to the vk, and the vk to step.onnx (by `--rebuild-vk`), but the
-manifest's words about the run (model, loss, optimizer and learning rate, batch size, layout) are
-only claims until something ties them to step.onnx. `check_run` does: it traces the SGD step the
-manifest describes, exactly as `zkpot train` does, and requires the resulting ONNX to be the
-published step.onnx byte for byte (ONNX export is deterministic for a given torch version). A
-model that is the prover's own module (`file.py:Class`) is not in the bundle, so it cannot be
-rebuilt: the verifier then warns that the description is an unchecked claim. The verifier never
-imports code a manifest names.
-
-Every size is bounded before anything is read, so a hostile bundle cannot make the verifier
-allocate or hash without limit.
+These checks only make the manifest safe to derive from: every size is bounded before anything is
+read, so a hostile bundle cannot make the verifier allocate or hash without limit. Whether the
+described run is the circuit the proofs are for is established by deriving that circuit from the
+description (circuits/derive.py, verifier/verify.py), never by reading the prover's files.
 """
 from __future__ import annotations
 
-import functools
-import json
 import math
-import tempfile
 from pathlib import Path
 
-from .bundle import Rejected
+from .errors import Rejected
 
-MAX_STEPS = 1 << 22            # epochs x batches: the public schedule is computed step by step
-MAX_STEPS_PER_PROOF = 1 << 12
-MAX_TRACE_INPUT = 1 << 24      # floats of the traced step's example inputs (state + S batches + salt)
-MAX_PARAMS = 1 << 28
-MB = 1 << 20
-MAX_JSON = 16 * MB
-MAX_PROOF = 4 * MB
-MAX_ONNX = 256 * MB
-MAX_VK = 1024 * MB
-MAX_BASE = 2048 * MB
-MAX_SRS = 4 + (128 << 26) + 256  # k = 26, the largest ceremony file
-SALT_WORDS = 6
-
-
-FIELD_MODULUS = 0x30644E72E131A029B85045B68181585D2833E84879B9709143E1F593F0000001  # BN254 scalar field
+from .protocol import (BOUNDS, FIELD_MODULUS, MAX_BASE, MAX_JSON, MAX_ONNX, MAX_PARAMS, MAX_PROOF, MAX_SRS,
+                       MAX_STEPS, MAX_STEPS_PER_PROOF, MAX_TRACE_INPUT, MAX_VK, SALT_WORDS)
 
 
 def is_felt(v) -> bool:
@@ -83,6 +60,9 @@ def check_shape(m: dict) -> None:
     _need(1 <= r["scale"] <= 16, "run.scale must be in 1..16")
     _need(r["steps_per_proof"] <= MAX_STEPS_PER_PROOF, f"run.steps_per_proof above {MAX_STEPS_PER_PROOF}")
     _need(r["epochs"] * r["num_batches"] <= MAX_STEPS, f"run has more than {MAX_STEPS} steps")
+    _need(isinstance(r.get("bounds"), dict) and set(r["bounds"]) == set(BOUNDS)
+          and all(_num(v) and 0 < v <= 1e4 for v in r["bounds"].values()),
+          f"run.bounds must give {', '.join(BOUNDS)} as numbers in (0, 10000]")
     lay = r.get("layout")
     _need(isinstance(lay, dict) and _strs(lay.get("names")) and isinstance(lay.get("shapes"), list)
           and len(lay["shapes"]) == len(lay["names"])
@@ -136,39 +116,10 @@ def check_srs_claim(m: dict, ident: dict) -> None:
                               f"the file is {', '.join(f'{k}={actual[k]!r}' for k in bad)}")
 
 
-def _step_description(r: dict) -> dict:
-    return {"model": r["model"], "loss": r["loss"], "optimizer": r["optimizer"], "layout": r["layout"],
-            "steps_per_proof": r["steps_per_proof"]}
-
-
-@functools.lru_cache(maxsize=16)
-def _rebuilt_onnx_sha256(description: str) -> str:
-    """sha256 of the step ONNX that `zkpot train` exports for this description (deterministic, cached)."""
-    import torch
-
-    from circuits.artifacts import sha256_file
-    from models import zoo
-    from models.step import Layout, Optimizer, export_chunk, make_step
-
-    d = json.loads(description)
-    layout = Layout.from_dict(d["layout"])
-    with torch.device("meta"):  # the shapes only: the traced step takes the weights as inputs
-        module = zoo.BUILTIN[d["model"]["name"]](**d["model"].get("kwargs", {}))
-    shapes = [(n, tuple(p.shape)) for n, p in module.named_parameters()]
-    if shapes != list(zip(layout.names, layout.shapes)):
-        raise Rejected("run", f"model {d['model']} has parameters {shapes}, the layout says "
-                              f"{list(zip(layout.names, layout.shapes))}")
-    o = d["optimizer"]
-    step = make_step(module, d["loss"], layout, Optimizer(lr=o["lr"], momentum=o["momentum"], weight_decay=o["weight_decay"]))
-    with tempfile.TemporaryDirectory(prefix="zkpot-claims-") as tmp:
-        export_chunk(step, layout, d["steps_per_proof"], Path(tmp) / "step.onnx")
-        return sha256_file(Path(tmp) / "step.onnx")
-
-
-def check_run(public: Path, m: dict, batches: list[str], warnings: list[str]) -> str:
-    """The manifest's run description is the circuit the proofs are for; returns what was shown."""
+def check_run(m: dict, batches: list[str]) -> str:
+    """The run description is self-consistent and within what this verifier derives; returns it in words.
+    (That it is the circuit the proofs are for is the derivation's job: verifier/verify.py.)"""
     from models.losses import LOSSES
-    from models.zoo import BUILTIN
 
     r, lay = m["run"], m["run"]["layout"]
     model, opt = r["model"], r["optimizer"]
@@ -188,26 +139,7 @@ def check_run(public: Path, m: dict, batches: list[str], warnings: list[str]) ->
                    + r["steps_per_proof"] * (lay["batch_size"] * (lay["features"] + lay["label_width"]) + SALT_WORDS))
     if trace_input > MAX_TRACE_INPUT:
         raise Rejected("run", f"the step takes {trace_input} inputs, more than the {MAX_TRACE_INPUT} this verifier traces")
-    what = f"{model['name']}, {r['loss']} loss, sgd lr {opt['lr']}"
-    if model["name"] not in BUILTIN:
-        warnings.append(f"the model {model['name']!r} is the prover's own module, not in the bundle: its architecture, "
-                        "loss and hyperparameters in the manifest are UNCHECKED claims (step.onnx is what was proved)")
-        return f"{what}: a custom model, not rebuilt (see warning)"
-    onnx_name = m["circuit"]["onnx"]
-    try:
-        rebuilt = _rebuilt_onnx_sha256(json.dumps(_step_description(r), sort_keys=True))
-    except Rejected:
-        raise
-    except Exception as e:  # torch/ONNX refused the described step: it cannot be the published one
-        raise Rejected("run", f"cannot trace the step the manifest describes ({e.__class__.__name__}: "
-                              f"{str(e).strip().splitlines()[0][:120] if str(e).strip() else ''})") from None
-    if rebuilt != m["files"].get(onnx_name):
-        import torch
-
-        ours = torch.__version__
-        theirs = m["versions"].get("torch")
-        hint = f" (bundle made with torch {theirs}, this verifier has {ours})" if theirs != ours else ""
-        raise Rejected("run", f"the run the manifest describes ({what}, batch {r['batch_size']}, "
-                              f"{r['steps_per_proof']} step(s) per proof) does not trace to the published "
-                              f"{onnx_name}{hint}: the proofs are for another circuit")
-    return f"{what}, batch {r['batch_size']}: rebuilt step ONNX = {onnx_name}"
+    b = r["bounds"]
+    return (f"{model['name']}, {r['loss']} loss, sgd lr {opt['lr']} (momentum {opt['momentum']}, weight decay "
+            f"{opt['weight_decay']}), batch {r['batch_size']}, {r['steps_per_proof']} step(s) per proof, scale "
+            f"{r['scale']}, |x| <= {b['features']}, |w| <= {b['weights']}")

@@ -16,9 +16,9 @@ from circuits import srs as srs_mod
 from circuits.artifacts import ArtifactError, sha256_file
 
 from .bundle import Rejected, path_in
+from .protocol import PACKAGE_FORMAT
 from .signature import check_publishers
 
-PACKAGE_FORMAT = "zkpot/vk-package-1"
 PACKAGE, SIGNATURES = "package.json", "signatures.json"
 MAX_JSON = 1 << 20
 SAFE_NAME = re.compile(r"^((evm|fold)/)?[A-Za-z0-9_-][A-Za-z0-9_.-]*$")

@@ -1,14 +1,16 @@
-"""Verify a public bundle: proofs, chain, base, final, schedule, files. Public files only.
+"""Verify a public bundle with public files alone: one call, in the stages a reader follows top to bottom.
 
-What each check establishes:
-  files     every file is the one the manifest names (sha256)
-  circuit   settings expose only hashes (inputs/outputs hashed, params fixed), at one scale, ezkl 22.3.0
-  srs       origin judged from the file's hash: a public ceremony file, or insecure
-  proofs    every step proof verifies against the vk (ezkl.verify)
-  base      the public base weights and salt hash to the first proof's H(state_in)
-  chain     H(state_out) of step t equals H(state_in) of step t+1
-  final     the last H(state_out) is the announced final commitment
-  schedule  step t uses the batch the public seed assigns it; each epoch uses every committed batch once
+    1 read      the manifest, and every file it names hashed once (files, manifest)
+    2 derive    from the claims: the step graph (run), the settings (circuit), the vk (vk), and for a
+                folded run the aggregation vk; each compared with the bundle's file, never taken from it
+    3 prove     every proof verified against the derived keys (proofs, or fold + pairing)
+    4 commit    base, chain, final, schedule: the proofs' public hashes against the claims
+    5 vouch     (--package, --publisher) the keys someone published and signed
+    6 model     (check-model) a model file is the run's final state (given its opening) or its base
+
+The verdict (verifier/protocol.py) is VALID only if every claim the report shows is bound; a check
+the caller opted out of, or a model description that cannot be derived, gives UNBOUND; a machine
+that cannot finish gives CANNOT CHECK HERE; any failed check gives INVALID.
 """
 from __future__ import annotations
 
@@ -18,18 +20,16 @@ from pathlib import Path
 
 import ezkl
 import torch
-from safetensors.torch import load_file
 
-from circuits import pipeline, srs as srs_mod
+from circuits import derive, pipeline, srs as srs_mod
 from circuits.artifacts import ArtifactError, read_json
 
-from . import claims, decider
+from . import claims, decider, protocol as P
+from .bundle import check_files, load_manifest, path_in
+from .errors import CannotCheck, Rejected
 from .fold_tree import logrows_for, plan
-from .bundle import Rejected, check_files, load_manifest, path_in
+from .model_check import base_commitment, check_release
 from .schedule import schedule
-
-EZKL_VERSION = "22.3.0"
-MAX_PROOF = 4 << 20
 
 
 @dataclass
@@ -38,179 +38,317 @@ class Report:
     passed: list[tuple[str, str]] = field(default_factory=list)
     failures: list[Rejected] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    unbound: list[str] = field(default_factory=list)   # claims shown but not derived
+    cannot_check: str | None = None
     seconds: float = 0.0
 
     @property
+    def verdict(self) -> str:
+        if self.failures:
+            return P.INVALID
+        if self.cannot_check is not None or self.manifest is None:
+            return P.CANNOT_CHECK
+        return P.UNBOUND if self.unbound else P.VALID
+
+    @property
     def ok(self) -> bool:
-        return not self.failures and self.manifest is not None
+        return self.verdict == P.VALID
 
 
-def _instances(proof_path: Path, c: int, n: int) -> list[str]:
-    """A chunk proof's public hashes: H(state_in), H(batch_1..S), H(salt_out), H(state_out)."""
+@dataclass
+class Bundle:
+    """What stage 1 read: the manifest, the digests of the files checked, and the parsed small files."""
+    public: Path
+    m: dict
+    digests: dict[str, str]
+    settings: dict
+    srs: dict            # sha256, logrows, origin
+    batches: list[str]
+
+    def path(self, name: str) -> Path:
+        return path_in(self.public, name)
+
+
+@dataclass
+class Derived:
+    """What stage 2 derived from the claims: the files the proofs are checked against."""
+    claims: dict
+    onnx: Path
+    settings: Path
+    vk: Path
+    logrows: int
+
+
+def verify_bundle(public: Path, allow_insecure_dev_srs: bool = False, deep: bool = False, bind: bool = True,
+                  package: Path | None = None, publishers: list[bytes] = (), model: Path | None = None,
+                  opening: Path | None = None, on_proof=lambda c, n: None, say=lambda message: None) -> Report:
+    """Every check on a bundle; see the module docstring. `bind=False` (the CLI's --trust-bundle-keys)
+    checks the proofs against the bundle's own vk(s): the verdict is then at best UNBOUND. `model`
+    (with the final `opening`, or alone for the base model): is this file the state the run proved?"""
+    public, report, start = Path(public), Report(), time.perf_counter()
     try:
-        p = read_json(proof_path, max_bytes=MAX_PROOF)
-        inst = p["instances"]
-    except (ArtifactError, KeyError, TypeError) as e:
-        raise Rejected("proofs", f"unreadable proof ({e})", c) from None
-    if not (isinstance(inst, list) and len(inst) == 1 and isinstance(inst[0], list) and len(inst[0]) == n
-            and all(isinstance(h, str) for h in inst[0])):
-        raise Rejected("proofs", f"expected {n} public hashes, found {inst!r:.80}", c)
-    return inst[0]
+        b = read_bundle(public, deep, report)                                # 1
+        check_srs_origin(b, allow_insecure_dev_srs, report)
+        what = claims.check_run(b.m, b.batches)
+        d = derive_circuit(b, what, bind, report, say)                          # 2
+        instances = verify_proofs(b, d, deep, bind, report, on_proof, say)  # 3
+        base = base_commitment(b.path(b.m["base"]["file"]), b.m)
+        check_claims(b.m, instances, b.batches, base, expected_chunks(b.m, len(b.batches)), report)  # 4
+        if package is not None:                                             # 5
+            vouch(b, package, list(publishers), report)
+        if model is not None:                                               # 6
+            report.passed.append(("model", check_release(b.m, model, opening)))
+    except Rejected as e:
+        report.failures.append(e)
+    except CannotCheck as e:
+        report.cannot_check = str(e)
+    except (ArtifactError, KeyError, TypeError, ValueError, AttributeError) as e:
+        report.failures.append(Rejected("manifest", f"malformed bundle ({e.__class__.__name__}: {e})"))
+    report.seconds = time.perf_counter() - start
+    return report
 
 
-def check_circuit(settings: dict, m: dict) -> None:
-    ra = settings.get("run_args", {})
-    hashed = {"Hashed": {"hash_is_public": True, "outlets": []}}
-    if ra.get("input_visibility") != hashed or ra.get("output_visibility") != hashed or ra.get("param_visibility") != "Fixed":
-        raise Rejected("circuit", "settings must hash inputs and outputs and fix params (anything else exposes or frees values)")
-    scale, S = m["run"].get("scale"), m["run"].get("steps_per_proof")
-    if settings.get("model_input_scales") != [scale] * (S + 2) or settings.get("model_output_scales") != [scale]:
-        raise Rejected("circuit", f"circuit inputs/outputs are not {S} steps at the run's scale {scale}: states would not chain")
-    if settings.get("version") != EZKL_VERSION or m["versions"].get("ezkl") != EZKL_VERSION:
-        raise Rejected("circuit", f"made with ezkl {settings.get('version')}/{m['versions'].get('ezkl')}, this verifier uses {EZKL_VERSION}")
+# --- 1 read -------------------------------------------------------------------------------------
 
-
-_PIPELINE_ARGS = pipeline.run_args(0)
-_SIZES = ("total_assignments", "num_rows", "total_const_size", "total_dynamic_col_size",
-          "total_shuffle_col_size", "max_dynamic_input_len", "num_dynamic_lookups", "num_shuffles")
-MAX_TABLES = 64
-MAX_COLUMNS = 64  # per variable; honest circuits use 1 to 3 (the 10k MLP at batch 32: 2.2 columns at logrows 20)
-
-
-def check_sizes(settings: dict) -> None:
-    """Bound every settings field ezkl sizes the constraint system from, before ezkl reads them.
-
-    ezkl.verify configures the circuit from settings.json before it reads the vk or the proof:
-    total_assignments nudged by 2^32 makes it lay out ~400k advice columns: CI's settings fuzzer
-    was killed after 12 minutes on that one input. zkpot's pipeline compiles at num_inner_cols 1,
-    and calibrate picks logrows (up to 20) so that each region, table and range fits one column
-    of 2^logrows rows, or a few when the circuit outgrows 2^20: more than MAX_COLUMNS is not a
-    circuit anyone could have proved, and is refused here in one line.
-    """
-    ra = settings["run_args"]
-    if ra["logrows"] < 1:  # (the SRS bounds it from above)
-        raise Rejected("circuit", f"settings logrows {ra['logrows']} must be positive")
-    capacity = MAX_COLUMNS << ra["logrows"]  # what MAX_COLUMNS columns of 2^logrows rows hold
-
-    def count(value, name: str, limit: int) -> int:
-        if not (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= limit):
-            raise Rejected("circuit", f"settings {name}={value!r:.40} is outside 0..{limit}: not a circuit zkpot makes")
-        return value
-
-    def span(pair, name: str) -> None:
-        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, int) and not isinstance(x, bool) for x in pair)):
-            raise Rejected("circuit", f"settings {name} is not a range [lo, hi]")
-        count(pair[1] - pair[0], f"{name} span", capacity)
-
+def read_bundle(public: Path, deep: bool, report: Report) -> Bundle:
+    """Manifest shape, file hashes (once each), settings, SRS identity and batch commitments.
+    A folded run verified from its run proof reads (and hashes) no chunk proof."""
+    m = load_manifest(public)
+    used = None
+    if "fold" in m and not deep:
+        top = run_node(m)
+        used = [m["circuit"][k] for k in ("onnx", "settings", "vk")]
+        used += [m["srs"]["file"], m["base"]["file"], m["dataset"]["file"], top["proof"], top["vk"]]
+        used += [node["vk"] for level in m["fold"]["levels"] for node in level]
+    digests = check_files(public, m, used)
+    report.passed.append(("files", f"{'every' if used is None else 'every non-chunk'} file matches its sha256 "
+                                   f"({len(digests)} files)"))
+    settings = _read(public, m["circuit"]["settings"], "circuit")
+    srs_file = path_in(public, m["srs"]["file"])
     try:
-        for key in ("num_inner_cols", "decomp_base", "decomp_legs", "bounded_log_lookup"):
-            if ra.get(key) != getattr(_PIPELINE_ARGS, key):
-                raise Rejected("circuit", f"settings {key}={ra.get(key)!r:.40}: zkpot compiles with {getattr(_PIPELINE_ARGS, key)}")
-        for key in _SIZES:
-            count(settings.get(key), key, capacity)
-        count(settings["einsum_params"]["total_einsum_col_size"], "total_einsum_col_size", capacity)
-        for eq in settings["einsum_params"]["equations"]:
-            for axis, size in eq[1].items():
-                count(size, f"einsum axis {axis}", capacity)
-        count(settings["module_sizes"]["poseidon"][0], "poseidon rows", capacity)
-        if settings["module_sizes"]["polycommit"] != [] or settings.get("model_instance_shapes") != []:
-            raise Rejected("circuit", "settings commit or expose values other than Poseidon hashes")
-        span(ra["lookup_range"], "lookup_range")
-        checks, lookups = settings["required_range_checks"], settings["required_lookups"]
-        count(len(checks) + len(lookups), "number of lookup tables and range checks", MAX_TABLES)
-        for r in checks:
-            span(r, "range check")
-    except (KeyError, TypeError, AttributeError, IndexError):
-        raise Rejected("circuit", "settings.json lacks the sizes ezkl lays the circuit out from") from None
-
-
-def check_vk(vk: Path, logrows: int, check: str) -> int:
-    """The vk's domain must be the circuit's: halo2 encodes a VerifyingKey as version, k, ... (one
-    byte each), and ezkl sizes the domain from that k before it checks anything: a vk claiming
-    k=24 for a logrows-15 circuit costs 97 s and 20 GB per verify (found by the vk fuzzer)."""
-    try:
-        with open(vk, "rb") as f:
-            head = f.read(2)
-    except OSError as e:
-        raise Rejected(check, f"cannot read {Path(vk).name} ({e.strerror})") from None
-    if len(head) < 2 or head[1] != logrows:
-        raise Rejected(check, f"{Path(vk).name} is for a domain of 2^{head[1] if len(head) == 2 else '?'} rows, "
-                              f"the circuit has 2^{logrows}")
-    return logrows
-
-
-def base_commitment(public: Path, m: dict) -> str:
-    """Recompute H(state_0) from the public base weights and the published salt."""
-    layout, scale = m["run"]["layout"], m["run"]["scale"]
-    try:
-        weights = load_file(str(path_in(public, m["base"]["file"])))
-        flat = torch.cat([weights[n].reshape(-1).float() for n in layout["names"]])
-        shapes_ok = [tuple(weights[n].shape) for n in layout["names"]] == [tuple(s) for s in layout["shapes"]]
-    except Exception as e:
-        raise Rejected("base", f"base model unreadable or not matching the layout ({e.__class__.__name__})") from None
-    if not shapes_ok or len(weights) != len(layout["names"]):
-        raise Rejected("base", "base model parameters do not match the circuit's layout")
-    if not torch.isfinite(flat).all():  # ezkl quantizes NaN to 0: another file would hash the same
-        raise Rejected("base", "base model has NaN or infinite weights")
-    values = flat.tolist() + ([0.0] * len(flat) if layout["momentum"] else [])
-    salt = m["base"].get("salt")
-    if not (isinstance(salt, list) and all(isinstance(s, str) for s in salt)):
-        raise Rejected("base", "published base salt malformed")
-    try:
-        return ezkl.poseidon_hash([ezkl.float_to_felt(v, scale) for v in values] + salt)[0]
-    except Exception as e:
-        raise Rejected("base", f"cannot hash the base state ({e})") from None
+        ident = srs_mod.identify(srs_file, digests[m["srs"]["file"]])
+    except ArtifactError as e:
+        raise Rejected("srs", str(e)) from None
+    claims.check_srs_claim(m, ident)
+    if m["insecure_dev_srs"] != (ident["origin"] != srs_mod.CEREMONY):
+        raise Rejected("srs", f"manifest claims insecure_dev_srs={m['insecure_dev_srs']}, the file's hash says {ident['origin']}")
+    dataset = _read(public, m["dataset"]["file"], "schedule")
+    batches = dataset.get("batch_commitments") if isinstance(dataset, dict) else None
+    if not isinstance(batches, list) or not batches or not all(claims.is_felt(x) for x in batches):
+        raise Rejected("schedule", "dataset.json has no batch commitments")
+    if dataset.get("root") != m["dataset"]["root"]:
+        raise Rejected("schedule", "dataset.json's root is not the one the manifest announces")
+    report.manifest = m
+    return Bundle(public, m, digests, settings, ident, batches)
 
 
 def _read(public: Path, name: str, check: str):
     """A JSON file of the bundle, size-bounded; unreadable is a failure of the check that needs it."""
     try:
-        return read_json(path_in(public, name), max_bytes=claims.MAX_JSON)
+        return read_json(path_in(public, name), max_bytes=P.MAX_JSON)
     except ArtifactError as e:
         raise Rejected(check, str(e)) from None
 
 
-def load_public(public: Path, deep: bool = True) -> tuple[dict, dict, dict, list[str]]:
-    """Manifest, settings, SRS identity and batch commitments, each checked for shape and hash.
+def check_srs_origin(b: Bundle, allow_insecure_dev_srs: bool, report: Report) -> None:
+    ident = b.srs
+    if ident["origin"] == srs_mod.CEREMONY:
+        report.passed.append(("srs", f"public ceremony SRS, logrows {ident['logrows']}"))
+        return
+    report.warnings.append(f"INSECURE DEV SRS (sha256 {ident['sha256'][:16]}…, logrows {ident['logrows']}): "
+                           "whoever made it could forge every proof in this bundle")
+    if not allow_insecure_dev_srs:
+        raise Rejected("srs", "the SRS is not a public ceremony file; pass --allow-insecure-dev-srs to check the rest anyway")
 
-    A folded run verified without --deep reads (and hashes) no chunk proof.
-    """
-    m = load_manifest(public)
-    used = None
-    if "fold" in m and not deep:
-        top = run_node(m)
-        used = [m["circuit"]["settings"], m["srs"]["file"], m["base"]["file"], m["dataset"]["file"], top["proof"], top["vk"]]
-    check_files(public, m, used)
-    settings = _read(public, m["circuit"]["settings"], "circuit")
-    if not (isinstance(settings, dict) and isinstance(settings.get("run_args"), dict)
-            and isinstance(settings["run_args"].get("logrows"), int)):
-        raise Rejected("circuit", "settings.json has no run_args.logrows")
-    check_circuit(settings, m)
+
+# --- 2 derive -----------------------------------------------------------------------------------
+
+def derive_circuit(b: Bundle, what: str, bind: bool, report: Report, say) -> Derived:
+    """step.onnx, settings.json and vk.key as the claims give them; the bundle's must be the same."""
+    if b.m["versions"].get("ezkl") != P.EZKL_VERSION:
+        raise Rejected("circuit", f"made with ezkl {b.m['versions'].get('ezkl')}, this verifier derives with {P.EZKL_VERSION}")
+    c = derive.circuit_claims(b.m["run"])
+    onnx_name = b.m["circuit"]["onnx"]
+    if c["model"]["name"] in _builtin():
+        say("deriving the circuit from the claims (traced, calibrated and set up once per circuit; cached)")
+        onnx = _derive("run", "cannot trace the step the manifest describes", derive.derived_onnx, c)
+        if sha256(onnx) != b.digests[onnx_name]:
+            hint = _torch_hint(b.m)
+            raise Rejected("run", f"the run the manifest describes does not trace to the published {onnx_name}{hint}: "
+                                  "the proofs are for another circuit")
+        report.passed.append(("run", f"{what}: traced from the claims = {onnx_name}"))
+    else:
+        onnx = b.path(onnx_name)
+        report.passed.append(("run", f"{what}: the circuit is {onnx_name} as published"))
+        report.unbound.append(f"model {c['model']['name']!r} is the prover's own module, not in the bundle: its "
+                              f"architecture, loss and hyperparameters are claims; {onnx_name} is what was proved")
+    settings = _derive("circuit", "the claims give no circuit ezkl can lay out", derive.derived_settings, c, onnx)
+    ours = read_json(settings)
+    diff = first_difference(ours, b.settings)
+    if diff:
+        raise Rejected("circuit", f"settings.json {diff}: the settings are a function of the claims, and these are not theirs")
+    logrows = ours["run_args"]["logrows"]
+    report.passed.append(("circuit", f"settings.json derived from the claims (public samples within the bounds): "
+                                     f"logrows {logrows}, lookup range {ours['run_args']['lookup_range']}"))
+    if b.srs["logrows"] < logrows:
+        raise Rejected("srs", f"SRS logrows {b.srs['logrows']} is below the circuit's {logrows}")
+    vk_name = b.m["circuit"]["vk"]
+    if not bind:
+        check_vk(b.path(vk_name), logrows, "proofs")
+        report.unbound.append(f"{vk_name} is the bundle's own (--trust-bundle-keys): nothing ties the proofs to the claims")
+        return Derived(c, onnx, settings, b.path(vk_name), logrows)
+    vk = _derive("vk", "cannot set up the derived circuit", derive.derived_vk, c, onnx, b.path(b.m["srs"]["file"]),
+                 b.srs["sha256"])
+    if vk.read_bytes() != b.path(vk_name).read_bytes():
+        raise Rejected("vk", f"{vk_name} is not the key ezkl's setup gives for the claims' circuit and this SRS: "
+                             "the proofs are for another circuit")
+    report.passed.append(("vk", f"{vk_name} = setup(derived circuit, SRS), byte for byte"))
+    return Derived(c, onnx, settings, vk, logrows)
+
+
+def _builtin():
+    from models.zoo import BUILTIN
+
+    return BUILTIN
+
+
+def _derive(check: str, what: str, fn, *args) -> Path:
+    """A derivation step; the claims failing to give a circuit is a rejection at `check`."""
     try:
-        ident = srs_mod.identify(path_in(public, m["srs"]["file"]))
-    except ArtifactError as e:
-        raise Rejected("srs", str(e)) from None
-    claims.check_srs_claim(m, ident)
-    if ident["logrows"] < settings["run_args"]["logrows"]:
-        raise Rejected("srs", f"SRS logrows {ident['logrows']} is below the circuit's {settings['run_args']['logrows']}")
-    check_sizes(settings)  # (logrows is now bounded by the SRS file; ezkl may read the rest)
-    if m["insecure_dev_srs"] != (ident["origin"] != srs_mod.CEREMONY):
-        raise Rejected("srs", f"manifest claims insecure_dev_srs={m['insecure_dev_srs']}, the file's hash says {ident['origin']}")
-    dataset = _read(public, m["dataset"]["file"], "schedule")
-    batches = dataset.get("batch_commitments") if isinstance(dataset, dict) else None
-    if not isinstance(batches, list) or not batches or not all(claims.is_felt(b) for b in batches):
-        raise Rejected("schedule", "dataset.json has no batch commitments")
-    if dataset.get("root") != m["dataset"]["root"]:
-        raise Rejected("schedule", "dataset.json's root is not the one the manifest announces")
-    return m, settings, ident, batches
+        return fn(*args)
+    except Rejected:
+        raise
+    except pipeline.CircuitError as e:
+        raise Rejected(check, f"{what}: {e}") from None
+    except Exception as e:  # torch/ONNX refused the described step: it cannot be the published one
+        text = str(e).strip()
+        raise Rejected(check, f"{what} ({e.__class__.__name__}: {text.splitlines()[0][:120] if text else ''})") from None
 
 
-def expected_chunks(m: dict, num_batches: int) -> list[list[tuple[int, int]]]:
-    S = int(m["run"]["steps_per_proof"])
-    order = schedule(num_batches, int(m["run"]["epochs"]), int(m["run"]["schedule_seed"]))
-    if S < 1 or len(order) % S:
-        raise Rejected("schedule", f"{len(order)} steps cannot be cut into proofs of {S} steps")
-    return [order[c * S : (c + 1) * S] for c in range(len(order) // S)]
+def sha256(path: Path) -> str:
+    from circuits.artifacts import sha256_file
+
+    return sha256_file(path)
+
+
+def _torch_hint(m: dict) -> str:
+    theirs = m["versions"].get("torch")
+    return f" (bundle made with torch {theirs}, this verifier has {torch.__version__})" if theirs != torch.__version__ else ""
+
+
+def first_difference(ours, theirs, where: str = "") -> str | None:
+    """Where two JSON values first differ, in words ("field run_args.logrows is 16, the claims give 15")."""
+    if isinstance(ours, dict) and isinstance(theirs, dict):
+        for key in sorted(set(ours) | set(theirs), key=str):
+            if key not in theirs:
+                return f"lacks field {where}{key}"
+            if key not in ours:
+                return f"has a field {where}{key} the claims do not give"
+            diff = first_difference(ours[key], theirs[key], f"{where}{key}.")
+            if diff:
+                return diff
+        return None
+    if isinstance(ours, list) and isinstance(theirs, list) and len(ours) == len(theirs):
+        for i, (a, c) in enumerate(zip(ours, theirs)):
+            diff = first_difference(a, c, f"{where}{i}.")
+            if diff:
+                return diff
+        return None
+    if type(ours) is not type(theirs) or ours != theirs:
+        return f"field {where.rstrip('.') or '(root)'} is {str(theirs)[:60]}, the claims give {str(ours)[:60]}"
+    return None
+
+
+# --- 3 prove ------------------------------------------------------------------------------------
+
+def verify_proofs(b: Bundle, d: Derived, deep: bool, bind: bool, report: Report, on_proof, say) -> list[list[str]]:
+    """The proofs' public hashes, once every proof is verified against the derived keys. A folded run
+    is checked from its run proof when its aggregation vk can be derived here; otherwise from its
+    chunk proofs, and the report says so."""
+    if "fold" in b.m:
+        check_tree(b.m)
+        try:
+            leaves = verify_fold(b, d, bind, report, say)
+        except CannotCheck as e:
+            if not all(b.path(c["proof"]).is_file() for c in b.m["chunks"]):
+                raise
+            report.warnings.append(f"the run proof was not used ({e}); every chunk proof was verified instead")
+            deep = True
+        else:
+            if not deep:
+                return leaves
+            instances = verify_chunks(b, d, report, on_proof)
+            if instances != leaves:
+                report.failures.append(Rejected("fold", "the run proof's chunk instances differ from the chunk proofs in the bundle"))
+            return instances
+    return verify_chunks(b, d, report, on_proof)
+
+
+def verify_chunks(b: Bundle, d: Derived, report: Report, on_proof) -> list[list[str]]:
+    S = b.m["run"]["steps_per_proof"]
+    names = [c["proof"] for c in b.m["chunks"]]
+    b.digests.update(check_files(b.public, b.m, [n for n in names if n not in b.digests]))
+    check_vk(d.vk, d.logrows, "proofs")
+    srs_file, instances = b.path(b.m["srs"]["file"]), []
+    for c, name in enumerate(names):
+        try:
+            proof = b.path(name)
+            instances.append(_instances(proof, c, S + 3))
+            if not pipeline.verify(proof, d.settings, d.vk, srs_file):
+                report.failures.append(Rejected("proofs", "proof does not verify against the vk", c))
+        except Rejected as e:
+            report.failures.append(e)
+            instances.append([None] * (S + 3))
+        on_proof(c + 1, len(names))
+    if not any(f.check == "proofs" for f in report.failures):
+        report.passed.append(("proofs", f"{len(instances)} proofs of {S} step(s) verify against the derived vk"))
+    return instances
+
+
+def verify_fold(b: Bundle, d: Derived, bind: bool, report: Report, say) -> list[list[str]]:
+    """verify_aggr on the run proof against the derived aggregation vk, then the decider pairing on
+    every accumulator it carries. CannotCheck where the aggregation vk cannot be derived here."""
+    top, levels = run_node(b.m), b.m["fold"]["levels"]
+    srs_file, vk = b.path(b.m["srs"]["file"]), b.path(top["vk"])
+    if bind:
+        if len(levels) > 1:
+            raise CannotCheck(f"the fold has {len(levels)} levels; deriving aggregation vks above level 1 "
+                              "(a level-1 aggregate as the sample, ~19 GB) is not implemented")
+        from .rebuild import derived_aggregation_vk
+
+        fan_in = len(top["children"])
+        vk = derived_aggregation_vk(d.claims, d.onnx, srs_file, b.srs["sha256"], fan_in, say)
+        if vk.read_bytes() != b.path(top["vk"]).read_bytes():
+            raise Rejected("vk", f"{top['vk']} is not the aggregation key of the claims' circuit (fan-in {fan_in}, "
+                                 f"logrows {logrows_for(fan_in)}): the run proof folds proofs of another circuit")
+        report.passed.append(("vk", f"{top['vk']} = setup_aggregate(derived circuit, SRS), byte for byte"))
+    else:
+        report.unbound.append(f"{top['vk']} is the bundle's own (--trust-bundle-keys)")
+    check_vk(vk, int(top["logrows"]), "fold")
+    if not pipeline.verify_aggr(b.path(top["proof"]), vk, int(top["logrows"]), srs_file):
+        raise Rejected("fold", "the run proof does not verify against the aggregation vk")
+    try:
+        instances = read_json(b.path(top["proof"]), max_bytes=P.MAX_PROOF)["instances"]
+        assert isinstance(instances, list) and len(instances) == 1 and all(isinstance(h, str) for h in instances[0])
+    except (ArtifactError, KeyError, TypeError, AssertionError):
+        raise Rejected("fold", "run proof instances malformed") from None
+    leaves, accs = unfold(instances[0], levels, int(b.m["run"]["steps_per_proof"]))
+    try:
+        g2, s_g2 = decider.srs_g2(srs_file)
+    except (decider.DeciderError, OSError) as e:
+        raise Rejected("pairing", f"cannot read the SRS's G2 points ({e})") from None
+    for i, acc in enumerate(accs):
+        try:
+            ok = decider.decide(acc, g2, s_g2)
+        except decider.DeciderError as e:
+            raise Rejected("pairing", f"accumulator {i}: {e}") from None
+        if not ok:
+            raise Rejected("pairing", f"accumulator {i} of {len(accs)} fails e(lhs, [1]_2) = e(rhs, [s]_2): "
+                                      "a folded proof is invalid, or the SRS is not the one the proofs were made with")
+    report.passed.append(("fold", f"run proof ({len(levels)} level(s), fan-in {b.m['fold']['fan_in']}) verifies "
+                                  f"with ezkl.verify_aggr, covering {len(leaves)} chunk proofs"))
+    report.passed.append(("pairing", f"{len(accs)} KZG accumulator(s) pass e(lhs, [1]_2) = e(rhs, [s]_2) (py_ecc)"))
+    return leaves
 
 
 def run_node(m: dict) -> dict:
@@ -263,119 +401,43 @@ def unfold(instances: list[str], levels: list, S: int) -> tuple[list[list[str]],
     return leaves, accs
 
 
-def verify_fold(public: Path, m: dict, report: Report) -> list[list[str]] | None:
-    """verify_aggr on the run proof, then the decider pairing on every accumulator it carries."""
-    check_tree(m)
-    top = run_node(m)
-    srs_file = path_in(public, m["srs"]["file"])
-    proof = path_in(public, top["proof"])
-    check_vk(path_in(public, top["vk"]), int(top["logrows"]), "fold")
-    if not pipeline.verify_aggr(proof, path_in(public, top["vk"]), int(top["logrows"]), srs_file):
-        raise Rejected("fold", "the run proof does not verify against the aggregation vk")
+def _instances(proof_path: Path, c: int, n: int) -> list[str]:
+    """A chunk proof's public hashes: H(state_in), H(batch_1..S), H(salt_out), H(state_out)."""
     try:
-        instances = read_json(proof, max_bytes=MAX_PROOF)["instances"]
-        assert isinstance(instances, list) and len(instances) == 1 and all(isinstance(h, str) for h in instances[0])
-    except (ArtifactError, KeyError, TypeError, AssertionError):
-        raise Rejected("fold", "run proof instances malformed") from None
-    leaves, accs = unfold(instances[0], m["fold"]["levels"], int(m["run"]["steps_per_proof"]))
+        p = read_json(proof_path, max_bytes=P.MAX_PROOF)
+        inst = p["instances"]
+    except (ArtifactError, KeyError, TypeError) as e:
+        raise Rejected("proofs", f"unreadable proof ({e})", c) from None
+    if not (isinstance(inst, list) and len(inst) == 1 and isinstance(inst[0], list) and len(inst[0]) == n
+            and all(isinstance(h, str) for h in inst[0])):
+        raise Rejected("proofs", f"expected {n} public hashes, found {inst!r:.80}", c)
+    return inst[0]
+
+
+def check_vk(vk: Path, logrows: int, check: str) -> int:
+    """The vk's domain must be the circuit's: halo2 encodes a VerifyingKey as version, k, ... (one
+    byte each), and ezkl sizes the domain from that k before it checks anything: a vk claiming
+    k=24 for a logrows-15 circuit costs 97 s and 20 GB per verify (found by the vk fuzzer)."""
     try:
-        g2, s_g2 = decider.srs_g2(srs_file)
-    except (decider.DeciderError, OSError) as e:
-        raise Rejected("pairing", f"cannot read the SRS's G2 points ({e})") from None
-    for i, acc in enumerate(accs):
-        try:
-            ok = decider.decide(acc, g2, s_g2)
-        except decider.DeciderError as e:
-            raise Rejected("pairing", f"accumulator {i}: {e}") from None
-        if not ok:
-            raise Rejected("pairing", f"accumulator {i} of {len(accs)} fails e(lhs, [1]_2) = e(rhs, [s]_2): "
-                                      "a folded proof is invalid, or the SRS is not the one the proofs were made with")
-    levels = len(m["fold"]["levels"])
-    report.passed.append(("fold", f"run proof (level {levels} of {levels}, fan-in {m['fold']['fan_in']}) verifies "
-                                  f"with ezkl.verify_aggr, covering {len(leaves)} chunk proofs"))
-    report.passed.append(("pairing", f"{len(accs)} KZG accumulator(s) pass e(lhs, [1]_2) = e(rhs, [s]_2) (py_ecc)"))
-    return leaves
+        with open(vk, "rb") as f:
+            head = f.read(2)
+    except OSError as e:
+        raise Rejected(check, f"cannot read {Path(vk).name} ({e.strerror})") from None
+    if len(head) < 2 or head[1] != logrows:
+        raise Rejected(check, f"{Path(vk).name} is for a domain of 2^{head[1] if len(head) == 2 else '?'} rows, "
+                              f"the circuit has 2^{logrows}")
+    return logrows
 
 
-def verify_bundle(public: Path, allow_insecure_dev_srs: bool = False, deep: bool = False,
-                  on_proof=lambda c, n: None) -> Report:
-    """Every check on a bundle. A dev SRS is refused unless explicitly allowed, and flagged either way.
 
-    A folded bundle is verified from its run proof alone; `deep` also verifies every chunk proof.
-    """
-    public, report, start = Path(public), Report(), time.perf_counter()
+# --- 4 commit -----------------------------------------------------------------------------------
 
-    def fail(check, msg, chunk=None):
-        report.failures.append(Rejected(check, msg, chunk))
-
-    try:
-        m, settings, ident, batches = load_public(public, deep)
-        folded = "fold" in m
-        read = "every" if (deep or not folded) else "the run proof's"
-        report.passed.append(("files", f"{read} file the verifier reads matches its sha256"))
-        report.passed.append(("circuit", f"hashed inputs/outputs, fixed params, {m['run']['steps_per_proof']} step(s) "
-                                         f"per proof, scale {m['run']['scale']}, logrows {settings['run_args']['logrows']}"))
-        expected = expected_chunks(m, len(batches))
-        base = base_commitment(public, m)
-        report.passed.append(("run", claims.check_run(public, m, batches, report.warnings)))
-        report.manifest = m
-    except Rejected as e:
-        report.failures.append(e)
-    except (ArtifactError, KeyError, TypeError, ValueError, AttributeError) as e:
-        report.failures.append(Rejected("manifest", f"malformed bundle ({e.__class__.__name__}: {e})"))
-    if report.failures:
-        report.seconds = time.perf_counter() - start
-        return report
-
-    if ident["origin"] == srs_mod.CEREMONY:
-        report.passed.append(("srs", f"public ceremony SRS, logrows {ident['logrows']}"))
-    else:
-        report.warnings.append(f"INSECURE DEV SRS (sha256 {ident['sha256'][:16]}…, logrows {ident['logrows']}): "
-                               "whoever made it could forge every proof in this bundle")
-        if not allow_insecure_dev_srs:
-            fail("srs", "the SRS is not a public ceremony file; pass --allow-insecure-dev-srs to check the rest anyway")
-            report.seconds = time.perf_counter() - start
-            return report
-
-    if folded:
-        try:
-            leaves = verify_fold(public, m, report)
-        except Rejected as e:
-            report.failures.append(e)
-            report.seconds = time.perf_counter() - start
-            return report
-        if not deep:
-            check_claims(m, leaves, batches, base, expected, report)
-            report.seconds = time.perf_counter() - start
-            return report
-
-    S = m["run"]["steps_per_proof"]
-    settings_file, vk = path_in(public, m["circuit"]["settings"]), path_in(public, m["circuit"]["vk"])
-    srs_file = path_in(public, m["srs"]["file"])
-    try:
-        check_vk(vk, settings["run_args"]["logrows"], "proofs")
-    except Rejected as e:
-        report.failures.append(e)
-        report.seconds = time.perf_counter() - start
-        return report
-    instances = []
-    for c, chunk in enumerate(m["chunks"]):
-        try:
-            proof = path_in(public, chunk["proof"])
-            instances.append(_instances(proof, c, S + 3))
-            if not pipeline.verify(proof, settings_file, vk, srs_file):
-                fail("proofs", "proof does not verify against the vk", c)
-        except Rejected as e:
-            report.failures.append(e)
-            instances.append([None] * (S + 3))
-        on_proof(c + 1, len(m["chunks"]))
-    if not any(f.check == "proofs" for f in report.failures):
-        report.passed.append(("proofs", f"{len(instances)} proofs of {S} step(s) verify against the vk"))
-    if folded and instances != leaves:
-        fail("fold", "the run proof's chunk instances differ from the chunk proofs in the bundle")
-    check_claims(m, instances, batches, base, expected, report)
-    report.seconds = time.perf_counter() - start
-    return report
+def expected_chunks(m: dict, num_batches: int) -> list[list[tuple[int, int]]]:
+    S = int(m["run"]["steps_per_proof"])
+    order = schedule(num_batches, int(m["run"]["epochs"]), int(m["run"]["schedule_seed"]))
+    if S < 1 or len(order) % S:
+        raise Rejected("schedule", f"{len(order)} steps cannot be cut into proofs of {S} steps")
+    return [order[c * S : (c + 1) * S] for c in range(len(order) // S)]
 
 
 def check_claims(m: dict, instances: list[list[str]], batches: list[str], base: str,
@@ -423,3 +485,17 @@ def check_claims(m: dict, instances: list[list[str]], batches: list[str], base: 
                 fail("schedule", f"step {i} uses a batch other than committed batch {b} (epoch {e})", c)
     if len(report.failures) == before:
         report.passed.append(("schedule", f"{m['run']['epochs']} epochs x {len(batches)} committed batches, public order"))
+
+
+# --- 5 vouch ------------------------------------------------------------------------------------
+
+def vouch(b: Bundle, package: Path, publishers: list[bytes], report: Report) -> None:
+    """The bundle uses the package's circuit, SRS and base model; the package is signed by exactly `publishers`."""
+    from .package import check_package
+
+    summary, signed_by = check_package(package, b.public, b.m, publishers)
+    report.passed.append(("package", summary))
+    if signed_by:
+        report.passed.append(("publisher", signed_by))
+    else:
+        report.warnings.append("the package is unsigned: it ties the bundle to its files, not to a publisher")

@@ -17,8 +17,8 @@ def failures(public: Path, **kw) -> set[tuple[str, int | None]]:
     return {(f.check, f.chunk) for f in report.failures}
 
 
-def messages(public: Path) -> list[str]:
-    return [str(f) for f in verify_bundle(public, allow_insecure_dev_srs=True).failures]
+def messages(public: Path, **kw) -> list[str]:
+    return [str(f) for f in verify_bundle(public, allow_insecure_dev_srs=True, **kw).failures]
 
 
 def proof_path(public: Path, c: int) -> Path:

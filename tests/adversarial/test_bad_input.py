@@ -181,3 +181,14 @@ def test_disk_full(tmp_path, size):
         one_error_line(zkpot("train", full / "run", *TINY), "disk full", "No space left on device")
         assert not (full / "run" / "config.json").exists()
         assert not list((full / "run").rglob(".*.tmp")), "a temporary file was left on the full disk"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--weight-bound", "0.01"], "the base model has a weight of magnitude"),
+    (["--weight-bound", "0.4", "--lr", "20"], "the state after step 0 (chunk 0) has a weight of magnitude"),
+])
+def test_run_outside_the_declared_bounds(tmp_path, args, message):
+    """The circuit is sized by the declared bounds, not by the data: a base model or a training state
+    outside them is refused in one line naming the bound (and the step), not left to fail in ezkl."""
+    line = one_error_line(zkpot("train", tmp_path / "run", *TINY, *args), message, "--weight-bound")
+    assert "outside the declared bound" in line

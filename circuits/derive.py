@@ -1,0 +1,180 @@
+"""The circuit as a pure function of the public claims: the prover makes it so, the verifier remakes it.
+
+    claims  = manifest.run restricted to CIRCUIT_CLAIMS (model, loss, optimizer, layout,
+              steps per proof, scale, declared bounds): no data, no weights
+    step.onnx      = trace(claims)                       make_fx over torch.func.grad, as train does
+    settings.json  = calibrate(step.onnx, public_samples(claims))
+    circuit.ezkl   = compile(step.onnx, settings.json)
+    vk             = setup(circuit.ezkl, SRS)            deterministic
+
+The calibration samples are drawn uniformly within the declared bounds by a generator seeded
+with the claims' hash, so anyone gets the same samples, the same lookup ranges and logrows, and
+the same vk. Private data never reaches settings.json: a run whose data or weights leave the
+declared bounds is refused by `train`, not accommodated by recalibrating.
+
+Everything derived is cached under the hash of its inputs and the tool versions
+(~/.cache/zkpot/circuits/), so the second derivation of a circuit reads files.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from verifier import protocol as P
+
+from . import pipeline
+from .artifacts import atomic_path, sha256_file
+from .srs import cache_dir
+
+DISCARD = os.devnull  # where a proving key nobody needs is written
+
+
+def circuit_claims(run: dict) -> dict:
+    """The claims the circuit is a function of (a manifest's run section, or a config's)."""
+    return {k: run[k] for k in P.CIRCUIT_CLAIMS}
+
+
+def canonical(obj) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+def tool_versions() -> dict:
+    from importlib.metadata import version
+
+    import onnx
+    import torch
+
+    return {"ezkl": version("ezkl"), "torch": torch.__version__, "onnx": onnx.__version__}
+
+
+def claims_id(claims: dict) -> str:
+    """Names everything derived from these claims with these tools."""
+    return hashlib.sha256(canonical({"claims": claims, "tools": tool_versions()})).hexdigest()
+
+
+# --- the step graph ------------------------------------------------------------------------------
+
+def module_of(claims: dict):
+    """The built-in module the claims name, shapes only (the traced step takes weights as inputs)."""
+    import torch
+
+    from models import zoo
+
+    with torch.device("meta"):
+        return zoo.BUILTIN[claims["model"]["name"]](**claims["model"].get("kwargs", {}))
+
+
+def trace(claims: dict, module, out: Path) -> None:
+    """step.onnx for the claims: S SGD steps of `module` with the claimed loss and optimizer."""
+    from models.step import Layout, Optimizer, export_chunk, make_step
+
+    layout = Layout.from_dict(claims["layout"])
+    params = [(n, tuple(p.shape)) for n, p in module.named_parameters()]
+    if params != list(zip(layout.names, layout.shapes)):
+        raise ValueError(f"the model's parameters {params} are not the layout's {list(zip(layout.names, layout.shapes))}")
+    o = claims["optimizer"]
+    step = make_step(module, claims["loss"], layout, Optimizer(lr=o["lr"], momentum=o["momentum"],
+                                                               weight_decay=o["weight_decay"]))
+    with atomic_path(out) as tmp:
+        export_chunk(step, layout, claims["steps_per_proof"], tmp)
+
+
+# --- settings from public samples ----------------------------------------------------------------
+
+def public_samples(claims: dict) -> list[list[float]]:
+    """CALIBRATION_SAMPLES inputs drawn within the declared bounds, as one ezkl input list per graph
+    input (state_in, batch_1..S, salt_out), the samples concatenated."""
+    lay, bounds, S = claims["layout"], claims["bounds"], claims["steps_per_proof"]
+    n_params = sum(int(np.prod(s)) for s in lay["shapes"])
+    B, F, L = lay["batch_size"], lay["features"], lay["label_width"]
+    rng = np.random.default_rng(int.from_bytes(hashlib.sha256(canonical(claims)).digest()[:8], "little"))
+    W, X = float(bounds["weights"]), float(bounds["features"])
+
+    def salt():
+        return (rng.integers(0, 1 << P.SALT_BITS, P.SALT_WORDS) / (1 << claims["scale"])).tolist()
+
+    def labels():
+        if claims["loss"] == "bce":
+            return rng.integers(0, 2, (B, L)).astype(float)
+        if claims["loss"] == "ce":
+            return np.eye(L)[rng.integers(0, L, B)]
+        return rng.uniform(-X, X, (B, L))
+
+    inputs = [[] for _ in range(S + 2)]
+    for _ in range(P.CALIBRATION_SAMPLES):
+        inputs[0] += rng.uniform(-W, W, n_params * (2 if lay["momentum"] else 1)).tolist() + salt()
+        for i in range(S):
+            inputs[1 + i] += rng.uniform(-X, X, B * F).tolist() + labels().reshape(-1).tolist() + salt()
+        inputs[-1] += salt()
+    return inputs
+
+
+def settings_for(claims: dict, onnx: Path, out: Path) -> None:
+    """gen_settings at the claimed scale, calibrated on the public samples, in canonical form."""
+    with tempfile.TemporaryDirectory(prefix="zkpot-derive-") as tmp:
+        samples = Path(tmp) / "samples.json"
+        pipeline.write_input(samples, *public_samples(claims))
+        pipeline.gen_settings(onnx, out, claims["scale"])
+        pipeline.calibrate(samples, onnx, out, claims["scale"], P.MAX_LOGROWS, P.CALIBRATION_MARGIN)
+
+
+# --- cached derivation ---------------------------------------------------------------------------
+
+def _cached(path: Path, make) -> Path:
+    """path, made by make(path) unless it exists (every write is atomic, so existing means complete)."""
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        make(path)
+    return path
+
+
+def derived_onnx(claims: dict) -> Path:
+    """The step graph of built-in model claims, traced once per claims and tools."""
+    return _cached(cache_dir() / "circuits" / claims_id(claims) / P.STEP_ONNX,
+                   lambda p: trace(claims, module_of(claims), p))
+
+
+def derived_dir(claims: dict, onnx: Path) -> Path:
+    return cache_dir() / "circuits" / claims_id(claims) / sha256_file(onnx)[:32]
+
+
+def derived_settings(claims: dict, onnx: Path) -> Path:
+    """settings.json of the claims' circuit (step graph `onnx`), derived once."""
+    return _cached(derived_dir(claims, onnx) / P.SETTINGS, lambda p: settings_for(claims, onnx, p))
+
+
+def derived_circuit(claims: dict, onnx: Path) -> Path:
+    settings = derived_settings(claims, onnx)
+    return _cached(derived_dir(claims, onnx) / "circuit.ezkl", lambda p: pipeline.compile_circuit(onnx, settings, p))
+
+
+def derived_vk(claims: dict, onnx: Path, srs: Path, srs_sha256: str) -> Path:
+    """The vk ezkl's setup gives for the claims' circuit and this SRS (the proving key is discarded)."""
+    circuit = derived_circuit(claims, onnx)
+
+    def make(vk: Path) -> None:
+        with atomic_path(vk) as tmp:
+            pipeline.call("setup", __import__("ezkl").setup, str(circuit), str(tmp), DISCARD, str(srs))
+
+    return _cached(derived_dir(claims, onnx) / f"vk-{srs_sha256[:32]}.key", make)
+
+
+@contextlib.contextmanager
+def no_cache():
+    """Derive into a throwaway cache (tests, benchmarks of a first verification)."""
+    old = os.environ.get("ZKPOT_CACHE")
+    with tempfile.TemporaryDirectory(prefix="zkpot-cache-") as tmp:
+        os.environ["ZKPOT_CACHE"] = tmp
+        try:
+            yield Path(tmp)
+        finally:
+            if old is None:
+                os.environ.pop("ZKPOT_CACHE", None)
+            else:
+                os.environ["ZKPOT_CACHE"] = old

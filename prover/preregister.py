@@ -1,0 +1,50 @@
+"""The circuit and its keys from the claims alone, before any data exists (pre-registration).
+
+Everything in settings.json comes from public samples drawn within the declared bounds, so the
+step graph, the settings and the vk a run will use can be published before training: the trained
+bundle's step.onnx, settings.json and vk.key are then these files, byte for byte.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from circuits import derive, srs as srs_mod
+from circuits.artifacts import atomic_path, read_json, write_json
+from models import zoo
+from models.step import layout_of
+
+from .config import RunConfig
+
+
+def claims_of(cfg: RunConfig, features: int, outputs: int) -> dict:
+    """The circuit claims a run of `cfg` on data of this width will make."""
+    import torch
+
+    cfg.validate()
+    with torch.device("meta"):
+        module = zoo.build(cfg.model_spec(features, outputs))
+    layout = layout_of(module, cfg.batch_size, features, outputs, cfg.momentum > 0)
+    return derive.circuit_claims(cfg.run_claims(layout, num_batches=0))
+
+
+def preregister(cfg: RunConfig, features: int, outputs: int, out: Path, srs: Path | None = None,
+                progress=print) -> dict:
+    """OUT/claims.json, step.onnx, settings.json, kzg.srs and vk.key; returns the SRS identity."""
+    if cfg.model not in zoo.BUILTIN:
+        raise ValueError(f"model {cfg.model!r}: pre-registration derives built-in models only (a verifier cannot trace yours)")
+    claims = claims_of(cfg, features, outputs)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    progress("tracing the step and deriving the settings from the claims (public samples)")
+    onnx = derive.derived_onnx(claims)
+    settings = derive.derived_settings(claims, onnx)
+    k = read_json(settings)["run_args"]["logrows"]
+    srs, ident = srs_mod.srs_for(k, srs, progress)
+    progress(f"ezkl setup at logrows {k} (the vk; the proving key is made again by `zkpot setup`)")
+    vk = derive.derived_vk(claims, onnx, srs, ident["sha256"])
+    write_json(out / "claims.json", claims)
+    for src, name in ((onnx, "step.onnx"), (settings, "settings.json"), (srs, "kzg.srs"), (vk, "vk.key")):
+        with atomic_path(out / name) as tmp:
+            shutil.copyfile(src, tmp)
+    return ident

@@ -1,0 +1,18 @@
+"""What a verification can end in besides VALID: a named check failed, or this machine cannot finish."""
+from __future__ import annotations
+
+
+class Rejected(Exception):
+    """The bundle fails a check; `check` names it, `chunk` the proof it concerns (if any)."""
+
+    def __init__(self, check: str, message: str, chunk: int | None = None):
+        super().__init__(message)
+        self.check, self.chunk = check, chunk
+
+    def __str__(self):
+        where = f"chunk {self.chunk}: " if self.chunk is not None else ""
+        return f"{self.check}: {where}{self.args[0]}"
+
+
+class CannotCheck(Exception):
+    """A check this machine cannot run (memory, a missing tool): says nothing about the bundle."""

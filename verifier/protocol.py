@@ -1,0 +1,58 @@
+"""The bundle format, as constants: what a prover writes and a verifier reads. Read it as the spec.
+
+A bundle is a directory with a manifest (FORMAT) naming every file by sha256. The circuit is a
+pure function of the manifest's claims (CIRCUIT_CLAIMS): the verifier traces the SGD step from
+them, derives the ezkl settings by calibrating on public samples drawn from the declared
+bounds (CALIBRATION_*), compiles, and sets up the vk with the bundle's SRS; the bundle's own
+step.onnx, settings.json and vk.key must be exactly those. Each proof exposes
+H(state_in), H(batch_1..S), H(salt_out), H(state_out), Poseidon hashes of values salted with
+SALT_WORDS words of SALT_BITS random bits.
+"""
+from __future__ import annotations
+
+# --- format and tools --------------------------------------------------------------------------
+FORMAT = "zkpot/bundle-1"
+PACKAGE_FORMAT = "zkpot/vk-package-1"
+EZKL_VERSION = "22.3.0"
+FIELD_MODULUS = 0x30644E72E131A029B85045B68181585D2833E84879B9709143E1F593F0000001  # BN254 scalar field
+
+# --- file names inside a bundle ----------------------------------------------------------------
+MANIFEST = "manifest.json"
+STEP_ONNX, SETTINGS, VK, SRS = "step.onnx", "settings.json", "vk.key", "kzg.srs"
+BASE_MODEL, DATASET = "base_model.safetensors", "dataset.json"
+
+# --- commitments -------------------------------------------------------------------------------
+SALT_WORDS = 6   # field elements per salt
+SALT_BITS = 24   # random bits per word: 6 x 24 = 144 bits, each word well inside ezkl's input range check
+
+# --- the circuit as a function of the claims ---------------------------------------------------
+# manifest.run fields the circuit depends on; nothing else (no data, no weights) enters settings.json
+CIRCUIT_CLAIMS = ("model", "loss", "optimizer", "layout", "steps_per_proof", "scale", "bounds")
+BOUNDS = ("features", "weights")      # declared: |x| <= features after standardisation (clipped), |w| <= weights
+DEFAULT_BOUNDS = {"features": 4.0, "weights": 2.0}
+CALIBRATION_SAMPLES = 8               # public samples, uniform within the bounds, seeded by the claims' hash
+CALIBRATION_MARGIN = 2                # ezkl's lookup_safety_margin
+MAX_LOGROWS = 20
+
+# --- size limits (bytes or counts) a hostile bundle cannot exceed -------------------------------
+MB = 1 << 20
+MAX_MANIFEST = 16 * MB
+MAX_JSON = 16 * MB
+MAX_PROOF = 4 * MB
+MAX_ONNX = 256 * MB
+MAX_VK = 1024 * MB
+MAX_BASE = 2048 * MB
+MAX_SRS = 4 + (128 << 26) + 256       # k = 26, the largest ceremony file
+MAX_STEPS = 1 << 22                   # epochs x batches: the public schedule is computed step by step
+MAX_STEPS_PER_PROOF = 1 << 12
+MAX_TRACE_INPUT = 1 << 24             # floats of the traced step's example inputs
+MAX_PARAMS = 1 << 28
+
+# --- verdicts: what `zkpot verify` says, and its exit code --------------------------------------
+VALID = "VALID"               # every claim in the report is bound to the proofs
+INVALID = "INVALID"           # a check failed
+BAD_INPUT = "BAD INPUT"       # not a bundle, or a bad option
+INTERNAL = "INTERNAL ERROR"
+CANNOT_CHECK = "CANNOT CHECK HERE"   # this machine lacks the memory or a tool to finish: not a verdict on the bundle
+UNBOUND = "PROOFS VERIFY, CLAIMS NOT BOUND"  # the proofs hold, but some claim was not derived (opt-out, custom model)
+EXIT = {VALID: 0, INVALID: 1, BAD_INPUT: 2, INTERNAL: 3, CANNOT_CHECK: 4, UNBOUND: 5}
