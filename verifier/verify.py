@@ -90,7 +90,7 @@ def verify_bundle(public: Path, allow_insecure_dev_srs: bool = False, deep: bool
         b = read_bundle(public, deep, report)                                # 1
         check_srs_origin(b, allow_insecure_dev_srs, report)
         what = claims.check_run(b.m, b.batches)
-        d = derive_circuit(b, what, bind, report, say)                          # 2
+        d = derive_circuit(b, what, bind, report, say)                      # 2
         instances = verify_proofs(b, d, deep, bind, report, on_proof, say)  # 3
         base = base_commitment(b.path(b.m["base"]["file"]), b.m)
         check_claims(b.m, instances, b.batches, base, expected_chunks(b.m, len(b.batches)), report)  # 4
@@ -273,7 +273,6 @@ def verify_proofs(b: Bundle, d: Derived, deep: bool, bind: bool, report: Report,
             if not all(b.path(c["proof"]).is_file() for c in b.m["chunks"]):
                 raise
             report.warnings.append(f"the run proof was not used ({e}); every chunk proof was verified instead")
-            deep = True
         else:
             if not deep:
                 return leaves
