@@ -20,7 +20,7 @@ from circuits.artifacts import atomic_path, read_json, write_json
 from models import data as datasets
 from models import zoo
 from models.losses import encode_labels
-from models.step import Layout, Optimizer, SALT_WORDS, export_chunk, flatten, layout_of, make_step, unflatten
+from models.step import Layout, Optimizer, SALT_WORDS, flatten, layout_of, make_step, unflatten
 from verifier.schedule import schedule
 
 from .commit import (batch_vector, commitment, load_or_create_master_key, partition, private_seed, salt_values,
