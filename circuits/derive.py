@@ -17,13 +17,13 @@ Everything derived is cached under the hash of its inputs and the tool versions
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
 
+import ezkl
 import numpy as np
 
 from verifier import protocol as P
@@ -160,21 +160,6 @@ def derived_vk(claims: dict, onnx: Path, srs: Path, srs_sha256: str) -> Path:
 
     def make(vk: Path) -> None:
         with atomic_path(vk) as tmp:
-            pipeline.call("setup", __import__("ezkl").setup, str(circuit), str(tmp), DISCARD, str(srs))
+            pipeline.call("setup", ezkl.setup, str(circuit), str(tmp), DISCARD, str(srs))
 
     return _cached(derived_dir(claims, onnx) / f"vk-{srs_sha256[:32]}.key", make)
-
-
-@contextlib.contextmanager
-def no_cache():
-    """Derive into a throwaway cache (tests, benchmarks of a first verification)."""
-    old = os.environ.get("ZKPOT_CACHE")
-    with tempfile.TemporaryDirectory(prefix="zkpot-cache-") as tmp:
-        os.environ["ZKPOT_CACHE"] = tmp
-        try:
-            yield Path(tmp)
-        finally:
-            if old is None:
-                os.environ.pop("ZKPOT_CACHE", None)
-            else:
-                os.environ["ZKPOT_CACHE"] = old
