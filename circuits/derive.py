@@ -150,15 +150,14 @@ def derived_settings(claims: dict, onnx: Path) -> Path:
 
 
 def derived_circuit(claims: dict, onnx: Path) -> Path:
-    settings = derived_settings(claims, onnx)
-    return _cached(derived_dir(claims, onnx) / "circuit.ezkl", lambda p: pipeline.compile_circuit(onnx, settings, p))
+    return _cached(derived_dir(claims, onnx) / "circuit.ezkl",
+                   lambda p: pipeline.compile_circuit(onnx, derived_settings(claims, onnx), p))
 
 
 def derived_vk(claims: dict, onnx: Path, srs: Path, srs_sha256: str) -> Path:
     """The vk ezkl's setup gives for the claims' circuit and this SRS (the proving key is discarded)."""
-    circuit = derived_circuit(claims, onnx)
-
-    def make(vk: Path) -> None:
+    def make(vk: Path) -> None:  # the circuit is needed (and derived) only when the vk is not cached
+        circuit = derived_circuit(claims, onnx)
         with atomic_path(vk) as tmp:
             pipeline.call("setup", ezkl.setup, str(circuit), str(tmp), DISCARD, str(srs))
 
