@@ -394,7 +394,9 @@ def test_fold_without_keeping_keys(folded, tmp_path, monkeypatch):
     node = sha256_file(public / "fold" / "level1_00000.json")
     monkeypatch.setenv("ZKPOT_CACHE", str(cache))
     fold(public, 1, keep_keys=False)
-    kept = [d for d in (cache / "aggregation").iterdir() if (d / "vk.key").read_bytes() == (public / "fold" / "level1_fanin1.vk").read_bytes()]
+    level_vk = (public / "fold" / "level1_fanin1.vk").read_bytes()
+    # (other key directories may hold no vk: a setup_aggregate that failed leaves its directory)
+    kept = [d for d in (cache / "aggregation").iterdir() if (d / "vk.key").is_file() and (d / "vk.key").read_bytes() == level_vk]
     assert len(kept) == 1 and not (kept[0] / "pk.key").exists()
     assert (session / "aggregation" / kept[0].name / "pk.key").exists()  # only this cache's link went
     assert sha256_file(public / "fold" / "level1_00000.json") == node
