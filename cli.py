@@ -49,20 +49,14 @@ def _clean_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from circuits.artifacts import ArtifactError
-        from circuits.pipeline import CircuitError
-        from models.data import DataError
-        from models.losses import LabelError
-        from models.zoo import ModelError
-        from prover.train import TrainError
-        from verifier.bundle import Rejected
+        from verifier.errors import Rejected
 
         try:
             return fn(*args, **kwargs)
         except Rejected as e:  # an input artifact (SRS, package) failed a check: invalid, not bad usage
             err.print(f"[bold red]rejected:[/] {e}", highlight=False, soft_wrap=True)
             raise typer.Exit(1)
-        except (ArtifactError, CircuitError, DataError, LabelError, ModelError, TrainError, ValueError, OSError) as e:
+        except (*_loaded(USER_ERRORS), ValueError, OSError) as e:
             err.print(f"[bold red]error:[/] {_disk_full(e)}{escape(_one_line(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2)
         except KeyboardInterrupt:
@@ -81,6 +75,16 @@ def _clean_errors(fn):
             raise typer.Exit(3)
 
     return wrapper
+
+
+# the failures a user can cause (one line, exit 2), by module: a module never imported raised none of
+# them, so `verify` need not import torch (models.*) to catch them
+USER_ERRORS = {"circuits.artifacts": "ArtifactError", "circuits.pipeline": "CircuitError", "models.data": "DataError",
+               "models.losses": "LabelError", "models.zoo": "ModelError", "prover.train": "TrainError"}
+
+
+def _loaded(errors: dict) -> tuple:
+    return tuple(getattr(sys.modules[module], name) for module, name in errors.items() if module in sys.modules)
 
 
 def _one_line(e: BaseException) -> str:
@@ -439,10 +443,13 @@ def demo(
 def _named_publishers(args: list[str], package: Optional[Path]) -> list[bytes]:
     """--publisher values as public keys, checked before any verification work."""
     from circuits.artifacts import ArtifactError
-    from verifier.signature import read_publisher
 
     if args and package is None:
         raise ArtifactError("--publisher needs --package PKG (the signatures are in the package)")
+    if not args:
+        return []
+    from verifier.signature import read_publisher  # py_ecc's BLS module takes ~0.5 s to import
+
     return [read_publisher(a) for a in args]
 
 

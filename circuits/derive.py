@@ -45,12 +45,10 @@ def canonical(obj) -> bytes:
 
 
 def tool_versions() -> dict:
+    """From the installed packages' metadata: a cached derivation is found without importing torch."""
     from importlib.metadata import version
 
-    import onnx
-    import torch
-
-    return {"ezkl": version("ezkl"), "torch": torch.__version__, "onnx": onnx.__version__}
+    return {tool: version(tool) for tool in ("ezkl", "torch", "onnx")}
 
 
 def claims_id(claims: dict) -> str:

@@ -25,6 +25,19 @@ def test_honest_run_verifies(run_a):
     assert len(report.manifest["chunks"]) == 4
 
 
+def test_a_second_verification_imports_no_torch(run_a):
+    """Everything derived is cached: verifying again (CLI and library) needs no tracing, so no torch."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    assert verify_bundle(run_a.public, allow_insecure_dev_srs=True).ok  # derives (and caches) the circuit
+    code = ("import sys, cli; from verifier.verify import verify_bundle; "
+            f"assert verify_bundle({str(run_a.public)!r}, allow_insecure_dev_srs=True).ok; "
+            "sys.exit(int('torch' in sys.modules))")
+    assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1]).returncode == 0
+
+
 def test_fixed_point_run_is_the_circuit_run(run_a):
     """Each stored witness's output state is the next witness's input, felt for felt."""
     witnesses = [json.loads(run_a.witness(t).read_text()) for t in range(4)]

@@ -114,3 +114,13 @@ def test_exported_chunk_is_the_torch_chunk(tmp_path):
     got = sess.run(None, {n: a.numpy() for n, a in zip(names, args)})[0]
     want = make_chunk(step, 3)(*args)
     np.testing.assert_allclose(got, want.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_the_verifier_knows_every_builtin_model_and_loss():
+    """The verifier names the built-in models and losses (verifier/protocol.py) without importing torch."""
+    from models.losses import LOSSES
+    from models.zoo import BUILTIN
+    from verifier import protocol
+
+    assert sorted(BUILTIN) == sorted(protocol.BUILTIN_MODELS) and sorted(LOSSES) == sorted(protocol.LOSSES)
+

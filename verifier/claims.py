@@ -11,8 +11,7 @@ import math
 from pathlib import Path
 
 from .errors import Rejected
-
-from .protocol import (BOUNDS, FIELD_MODULUS, MAX_BASE, MAX_JSON, MAX_ONNX, MAX_PARAMS, MAX_PROOF, MAX_SRS,
+from .protocol import (BOUNDS, FIELD_MODULUS, LOSSES, MAX_BASE, MAX_JSON, MAX_ONNX, MAX_PARAMS, MAX_PROOF, MAX_SRS,
                        MAX_STEPS, MAX_STEPS_PER_PROOF, MAX_TRACE_INPUT, MAX_VK, SALT_WORDS)
 
 
@@ -119,8 +118,6 @@ def check_srs_claim(m: dict, ident: dict) -> None:
 def check_run(m: dict, batches: list[str]) -> str:
     """The run description is self-consistent and within what this verifier derives; returns it in words.
     (That it is the circuit the proofs are for is the derivation's job: verifier/verify.py.)"""
-    from models.losses import LOSSES
-
     r, lay = m["run"], m["run"]["layout"]
     model, opt = r["model"], r["optimizer"]
     kwargs = model.get("kwargs", {})

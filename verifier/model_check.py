@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import ezkl
-import torch
-from safetensors.torch import load_file
+import numpy as np
+from safetensors.numpy import load_file
 
 from circuits.artifacts import ArtifactError, read_json
 
@@ -23,13 +23,13 @@ def weight_felts(path: Path, m: dict, check: str) -> list[str]:
         raise Rejected(check, f"{Path(path).name}: missing, or larger than {P.MAX_BASE} bytes")
     try:
         weights = load_file(str(path))
-        flat = torch.cat([weights[n].reshape(-1).float() for n in layout["names"]])
+        flat = np.concatenate([weights[n].reshape(-1).astype(np.float64) for n in layout["names"]])
         shapes_ok = [tuple(weights[n].shape) for n in layout["names"]] == [tuple(s) for s in layout["shapes"]]
     except Exception as e:
         raise Rejected(check, f"{Path(path).name} unreadable or not matching the layout ({e.__class__.__name__})") from None
     if not shapes_ok or len(weights) != len(layout["names"]):
         raise Rejected(check, f"{Path(path).name}: parameters do not match the circuit's layout")
-    if not torch.isfinite(flat).all():  # ezkl quantizes NaN to 0: another file would hash the same
+    if not np.isfinite(flat).all():  # ezkl quantizes NaN to 0: another file would hash the same
         raise Rejected(check, f"{Path(path).name} has NaN or infinite weights")
     return [ezkl.float_to_felt(v, scale) for v in flat.tolist()]
 
@@ -56,7 +56,7 @@ def check_release(m: dict, model: Path, opening: Path | None) -> str:
         state = read_json(opening, max_bytes=P.MAX_JSON).get("state")
     except (ArtifactError, AttributeError) as e:
         raise Rejected("model", f"opening unreadable ({e})") from None
-    n = sum(int(torch.tensor(s).prod()) for s in m["run"]["layout"]["shapes"])
+    n = sum(int(np.prod(s)) for s in m["run"]["layout"]["shapes"])
     length = n * (2 if m["run"]["layout"]["momentum"] else 1) + P.SALT_WORDS
     if not (isinstance(state, list) and len(state) == length and all(is_felt(x) for x in state)):
         raise Rejected("model", f"the opening must list the final state's {length} field elements")

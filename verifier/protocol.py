@@ -28,6 +28,8 @@ SALT_BITS = 24   # random bits per word: 6 x 24 = 144 bits, each word well insid
 # --- the circuit as a function of the claims ---------------------------------------------------
 # manifest.run fields the circuit depends on; nothing else (no data, no weights) enters settings.json
 CIRCUIT_CLAIMS = ("model", "loss", "optimizer", "layout", "steps_per_proof", "scale", "bounds")
+BUILTIN_MODELS = ("logreg", "mlp")   # models/zoo.py: the descriptions a verifier can trace itself
+LOSSES = ("bce", "ce", "mse")          # models/losses.py
 BOUNDS = ("features", "weights")      # declared: |x| <= features after standardisation (clipped), |w| <= weights
 DEFAULT_BOUNDS = {"features": 4.0, "weights": 2.0}
 CALIBRATION_SAMPLES = 8               # public samples, uniform within the bounds, seeded by the claims' hash

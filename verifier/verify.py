@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import ezkl
-import torch
 
 from circuits import derive, pipeline, srs as srs_mod
 from circuits.artifacts import ArtifactError, read_json
@@ -169,7 +168,7 @@ def derive_circuit(b: Bundle, what: str, bind: bool, report: Report, say) -> Der
         raise Rejected("circuit", f"made with ezkl {b.m['versions'].get('ezkl')}, this verifier derives with {P.EZKL_VERSION}")
     c = derive.circuit_claims(b.m["run"])
     onnx_name = b.m["circuit"]["onnx"]
-    if c["model"]["name"] in _builtin():
+    if c["model"]["name"] in P.BUILTIN_MODELS:
         say("deriving the circuit from the claims (traced, calibrated and set up once per circuit; cached)")
         onnx = _derive("run", "cannot trace the step the manifest describes", derive.derived_onnx, c)
         if sha256(onnx) != b.digests[onnx_name]:
@@ -206,12 +205,6 @@ def derive_circuit(b: Bundle, what: str, bind: bool, report: Report, say) -> Der
     return Derived(c, onnx, settings, vk, logrows)
 
 
-def _builtin():
-    from models.zoo import BUILTIN
-
-    return BUILTIN
-
-
 def _derive(check: str, what: str, fn, *args) -> Path:
     """A derivation step; the claims failing to give a circuit is a rejection at `check`."""
     try:
@@ -232,8 +225,10 @@ def sha256(path: Path) -> str:
 
 
 def _torch_hint(m: dict) -> str:
-    theirs = m["versions"].get("torch")
-    return f" (bundle made with torch {theirs}, this verifier has {torch.__version__})" if theirs != torch.__version__ else ""
+    from importlib.metadata import version
+
+    theirs, ours = m["versions"].get("torch"), version("torch")
+    return f" (bundle made with torch {theirs}, this verifier has {ours})" if theirs != ours else ""
 
 
 def first_difference(ours, theirs, where: str = "") -> str | None:
@@ -336,17 +331,17 @@ def verify_fold(b: Bundle, d: Derived, bind: bool, report: Report, say) -> list[
         g2, s_g2 = decider.srs_g2(srs_file)
     except (decider.DeciderError, OSError) as e:
         raise Rejected("pairing", f"cannot read the SRS's G2 points ({e})") from None
-    for i, acc in enumerate(accs):
-        try:
-            ok = decider.decide(acc, g2, s_g2)
-        except decider.DeciderError as e:
-            raise Rejected("pairing", f"accumulator {i}: {e}") from None
-        if not ok:
-            raise Rejected("pairing", f"accumulator {i} of {len(accs)} fails e(lhs, [1]_2) = e(rhs, [s]_2): "
-                                      "a folded proof is invalid, or the SRS is not the one the proofs were made with")
+    try:
+        bad = decider.decide_all(accs, g2, s_g2)
+    except decider.DeciderError as e:
+        raise Rejected("pairing", str(e)) from None
+    if bad is not None:
+        raise Rejected("pairing", f"accumulator {bad} of {len(accs)} fails e(lhs, [1]_2) = e(rhs, [s]_2): "
+                                  "a folded proof is invalid, or the SRS is not the one the proofs were made with")
     report.passed.append(("fold", f"run proof ({len(levels)} level(s), fan-in {b.m['fold']['fan_in']}) verifies "
                                   f"with ezkl.verify_aggr, covering {len(leaves)} chunk proofs"))
-    report.passed.append(("pairing", f"{len(accs)} KZG accumulator(s) pass e(lhs, [1]_2) = e(rhs, [s]_2) (py_ecc)"))
+    report.passed.append(("pairing", f"{len(accs)} KZG accumulator(s) pass e(lhs, [1]_2) = e(rhs, [s]_2), "
+                                     "in one random linear combination (py_ecc)"))
     return leaves
 
 
