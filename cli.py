@@ -296,19 +296,24 @@ def prove(
     out.print(f"public bundle: {rd.public} (hand this directory to verifiers; keep {rd.private} to yourself)")
 
 
+SRS_FILE = typer.Option(None, "--srs", help="The full SRS file the bundle names (a ceremony file, or the prover's dev SRS): needed once per machine to derive keys; remembered by its sha256 (as `zkpot srs import` does). A bundle carries only its 516-byte verifier part.")
+
+
 @app.command()
 @_clean_errors
 def fold(
     public: Path = typer.Argument(..., help="A public bundle with chunk proofs (from `zkpot prove`); needs no private file."),
     fan_in: int = typer.Option(1, help="Proofs folded per aggregation: 1 fits 24 GB (logrows 21), 2 needs logrows 22 and ~40 GB with swap."),
     keep_keys: bool = typer.Option(True, "--keep-keys/--no-keep-keys", help="Keep the aggregation proving keys in the cache for the next fold of this circuit; --no-keep-keys deletes each level's once it is folded (disk for one key at a time: 17.7 GB at logrows 22)."),
+    srs: Optional[Path] = SRS_FILE,
 ):
     """Fold a bundle's chunk proofs into one run proof (ezkl aggregation), resumable."""
     from prover.fold import fold as do_fold
 
     with _progress() as p:
         task = p.add_task("folding (minutes per node)", total=None)
-        tree = do_fold(public, fan_in, keep_keys=keep_keys, on_node=lambda lv, i, n, s: p.update(task, description=f"folding level {lv}", completed=i, total=n))
+        tree = do_fold(public, fan_in, keep_keys=keep_keys, srs=srs,
+                       on_node=lambda lv, i, n, s: p.update(task, description=f"folding level {lv}", completed=i, total=n))
     out.print(f"run proof: {public / tree['levels'][-1][0]['proof']} ({len(tree['levels'])} level(s), fan-in {fan_in})")
 
 
@@ -321,6 +326,7 @@ def verify(
     publisher: Optional[list[str]] = typer.Option(None, "--publisher", help="Public key (hex, or a file from `zkpot keys show`) of a publisher you trust; repeat for every co-signer."),
     trust_bundle_keys: bool = typer.Option(False, "--trust-bundle-keys", help="Skip deriving the vk(s) from the claims and use the bundle's own: faster on a first verification, but the verdict is then at best UNBOUND (exit 5), never VALID."),
     deep: bool = typer.Option(False, "--deep", help="For a folded bundle, also verify every chunk proof (default: the run proof alone)."),
+    srs: Optional[Path] = SRS_FILE,
 ):
     """Check a bundle with public files only: the circuit and keys are derived from its claims.
 
@@ -335,7 +341,7 @@ def verify(
     with _progress() as p:
         task = p.add_task("verifying proofs", total=None)
         report = verify_bundle(public, allow_insecure_dev_srs, deep=deep, bind=not trust_bundle_keys,
-                               package=package, publishers=named, say=_say,
+                               package=package, publishers=named, srs=srs, say=_say,
                                on_proof=lambda t, n: p.update(task, completed=t, total=n))
     _print_report(report)
     raise typer.Exit(EXIT[report.verdict])
@@ -348,6 +354,7 @@ def check_model(
     model: Path = typer.Argument(..., help="A model file (.safetensors) to check against the run."),
     opening: Optional[Path] = typer.Option(None, "--opening", help="The final opening the model's owner handed over (RUN/private/final_opening.json). Without it, MODEL is checked as the run's base model."),
     allow_insecure_dev_srs: bool = typer.Option(False, "--allow-insecure-dev-srs", help="Check a bundle made with a dev SRS anyway (its maker could forge proofs)."),
+    srs: Optional[Path] = SRS_FILE,
 ):
     """Is MODEL the state the run proved? Verifies the bundle, then the model against its commitment.
 
@@ -360,7 +367,7 @@ def check_model(
 
     with _progress() as p:
         task = p.add_task("verifying proofs", total=None)
-        report = verify_bundle(public, allow_insecure_dev_srs, model=model, opening=opening, say=_say,
+        report = verify_bundle(public, allow_insecure_dev_srs, model=model, opening=opening, srs=srs, say=_say,
                                on_proof=lambda t, n: p.update(task, completed=t, total=n))
     _print_report(report)
     raise typer.Exit(EXIT[report.verdict])
@@ -518,17 +525,19 @@ app.add_typer(srs_app, name="srs")
 @srs_app.command("import")
 @_clean_errors
 def srs_import(
-    file: Path = typer.Argument(..., help="An ezkl/halo2 KZG SRS file (e.g. a ceremony file, or a bundle's kzg.srs)."),
+    file: Path = typer.Argument(..., help="An ezkl/halo2 KZG SRS file (e.g. a ceremony file, or the dev SRS a prover used)."),
     samples: int = typer.Option(256, help="Random pairs/points per pairing check (the sum checks always cover all)."),
     record: Optional[Path] = typer.Option(None, help="Where to write the check record (default: the zkpot cache)."),
 ):
-    """Check that an SRS is the powers of one secret (py_ecc pairings) and record its sha256 and origin."""
+    """Check that an SRS is the powers of one secret (py_ecc pairings), record its sha256 and origin, and
+    remember the file (verify and fold then find it by the sha256 a bundle names)."""
     from circuits.artifacts import write_json
-    from circuits.srs import CEREMONY, cache_dir
+    from circuits.srs import CEREMONY, cache_dir, see
     from verifier.srs_check import check_srs
 
     _say("checking the SRS with py_ecc (pure Python: seconds for k=15 at the default samples)")
     res = check_srs(file, samples)
+    see(file)  # verify and fold find it by its sha256 from now on
     record = record or cache_dir() / "srs" / "checked" / f"{res['sha256']}.json"
     write_json(record, {**res, "file": str(Path(file).resolve())})
     t = Table(title=f"SRS {file}", show_header=False)

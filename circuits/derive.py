@@ -152,11 +152,12 @@ def derived_circuit(claims: dict, onnx: Path) -> Path:
                    lambda p: pipeline.compile_circuit(onnx, derived_settings(claims, onnx), p))
 
 
-def derived_vk(claims: dict, onnx: Path, srs: Path, srs_sha256: str) -> Path:
-    """The vk ezkl's setup gives for the claims' circuit and this SRS (the proving key is discarded)."""
+def derived_vk(claims: dict, onnx: Path, srs, srs_sha256: str) -> Path:
+    """The vk ezkl's setup gives for the claims' circuit and the SRS with this sha256 (the proving key
+    is discarded). `srs()` gives the full SRS file; it is asked for only when the vk is not cached."""
     def make(vk: Path) -> None:  # the circuit is needed (and derived) only when the vk is not cached
-        circuit = derived_circuit(claims, onnx)
+        circuit, full = derived_circuit(claims, onnx), srs()
         with atomic_path(vk) as tmp:
-            pipeline.call("setup", ezkl.setup, str(circuit), str(tmp), DISCARD, str(srs))
+            pipeline.call("setup", ezkl.setup, str(circuit), str(tmp), DISCARD, str(full))
 
     return _cached(derived_dir(claims, onnx) / f"vk-{srs_sha256[:32]}.key", make)

@@ -11,8 +11,9 @@ import struct
 from pathlib import Path
 
 import ezkl
+from py_ecc import optimized_bn128 as bn
 
-from .artifacts import ArtifactError, atomic_path, sha256_file
+from .artifacts import ArtifactError, atomic_path, read_json, sha256_file, write_json
 
 # sha256 of the public ceremony-derived KZG SRS files, by logrows (as listed in ezkl 22.3.0).
 CEREMONY_SHA256 = {
@@ -76,6 +77,75 @@ def identify(path: Path, digest: str | None = None) -> dict:
     return {"sha256": digest, "logrows": k, "origin": origin}
 
 
+# --- the verifier's part ---------------------------------------------------------------------------
+# A KZG verifier reads g[0], h and s·h only (ezkl's reduced_srs loads the file downsized to k=1), so a
+# bundle carries the k=1 SRS cut from its full SRS: 516 bytes instead of 268 MB at k=21. Only the full
+# file (hashed) says which SRS that is; each machine remembers, by sha256, the verifier part of every
+# full SRS it has hashed, so the identity of a bundle's 516 bytes is checked without the 2^k points.
+
+VERIFIER_K = 1
+_MONT = (1 << 256) % bn.field_modulus  # halo2 stores coordinates in Montgomery form, little-endian
+
+
+def verifier_srs(full: Path) -> bytes:
+    """The k=1 SRS of `full` (what halo2's downsize(1) gives): g[0], g[1], the Lagrange basis of the
+    domain {1, -1}, i.e. [(1+s)/2] and [(1-s)/2], then h and s·h."""
+    logrows_of(full)
+    with open(full, "rb") as f:
+        f.seek(4)
+        g = f.read(128)
+        f.seek(-256, 2)
+        g2 = f.read(256)
+    g0, g1 = _g1_point(g[:64]), _g1_point(g[64:])
+    half = pow(2, -1, bn.curve_order)
+    lagrange = (bn.multiply(bn.add(g0, g1), half), bn.multiply(bn.add(g0, bn.neg(g1)), half))
+    return struct.pack("<I", VERIFIER_K) + g + b"".join(map(_g1_bytes, lagrange)) + g2
+
+
+def _g1_point(raw: bytes):
+    x, y = (int.from_bytes(raw[i : i + 32], "little") * pow(_MONT, -1, bn.field_modulus) for i in (0, 32))
+    return bn.FQ(x), bn.FQ(y), bn.FQ.one()
+
+
+def _g1_bytes(point) -> bytes:
+    return b"".join((int(c) * _MONT % bn.field_modulus).to_bytes(32, "little") for c in bn.normalize(point))
+
+
+def see(full: Path) -> dict:
+    """Hash a full SRS and remember its identity, where it is, and its verifier part; its identity."""
+    ident = identify(full)
+    d = _seen(ident["sha256"])
+    with atomic_path(d / "verifier.srs") as tmp:
+        tmp.write_bytes(verifier_srs(full))
+    paths = read_json(d / "srs.json").get("paths", []) if (d / "srs.json").is_file() else []
+    here = str(Path(full).resolve())
+    write_json(d / "srs.json", {**ident, "paths": [here] + [p for p in paths if p != here][:7]})
+    return ident
+
+
+def seen(digest: str) -> tuple[dict, bytes] | None:
+    """(identity, verifier part) of the full SRS with this sha256, if this machine has hashed it."""
+    d = _seen(digest)
+    if not (d / "srs.json").is_file() or not (d / "verifier.srs").is_file():
+        return None
+    record = read_json(d / "srs.json")
+    return {k: record[k] for k in ("sha256", "logrows", "origin")}, (d / "verifier.srs").read_bytes()
+
+
+def full_file(digest: str) -> Path | None:
+    """The full SRS with this sha256 where this machine last saw it (newest first) and it is still that
+    file (re-hashed), or None."""
+    d = _seen(digest)
+    paths = read_json(d / "srs.json").get("paths", []) if (d / "srs.json").is_file() else []
+    return next((Path(p) for p in paths if Path(p).is_file() and sha256_file(p) == digest), None)
+
+
+def _seen(digest: str) -> Path:
+    if not (isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
+        raise ArtifactError("an SRS sha256 is 64 lowercase hex digits")
+    return cache_dir() / "srs" / "seen" / digest
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get("ZKPOT_CACHE", Path.home() / ".cache" / "zkpot"))
 
@@ -95,7 +165,7 @@ def srs_for(k: int, srs_file: Path | None, progress=print) -> tuple[Path, dict]:
     if srs_file is None:
         progress(f"making a dev SRS at logrows {k} (INSECURE: its trapdoor was on this machine)")
         srs_file = dev_srs(k)
-    ident = identify(srs_file)
+    ident = see(srs_file)
     if ident["logrows"] < k:
         raise ArtifactError(f"SRS {srs_file} has logrows {ident['logrows']}, the circuit needs {k}")
     return Path(srs_file), ident

@@ -96,6 +96,19 @@ def node_made(public: Path, depth: int, i: int, fan_in: int) -> bool:
     return (public / node_path(depth, i)).exists() and (public / vk_name(depth, fan_in)).exists()
 
 
+def full_srs(digest: str, given: Path | None) -> Path:
+    """The full SRS the chunk proofs were made with (the bundle holds only its verifier part)."""
+    if given is not None:
+        if srs_mod.see(given)["sha256"] != digest:
+            raise ArtifactError(f"{given} is not the SRS the chunk proofs were made with (sha256 {digest[:16]}…)")
+        return Path(given)
+    found = srs_mod.full_file(digest)
+    if found is None:
+        raise ArtifactError(f"folding needs the full SRS the chunk proofs were made with (sha256 {digest[:16]}…): "
+                            "pass it with --srs FILE")
+    return found
+
+
 def check_srs(srs: Path, levels: list, fan_in: int) -> None:
     """Every level is proved on the chunk proofs' SRS (one tau), so it must reach the fold's logrows."""
     need, have = max(logrows_for(len(g)) for lv in levels for g in lv), srs_mod.logrows_of(srs)
@@ -114,11 +127,13 @@ def ready(levels: list, have) -> list[tuple[int, int]]:
             if not have(d, i) and all(have(d - 1, j) for j in g)]
 
 
-def fold(public: Path, fan_in: int, keep_keys: bool = True, on_node=lambda level, i, n, seconds: None) -> dict:
+def fold(public: Path, fan_in: int, keep_keys: bool = True, on_node=lambda level, i, n, seconds: None,
+         srs: Path | None = None) -> dict:
     """Fold the chunk proofs of a public bundle into fold/…, record the tree in its manifest.
 
-    Needs only public files (chunk proofs and the SRS they were made with), so a run can be
-    folded later, on another machine. Resumable: finished nodes are kept. Without `keep_keys`
+    Needs only public files (chunk proofs and the full SRS they were made with: `srs`, or the file
+    this machine hashed under the manifest's sha256), so a run can be folded later, on another
+    machine. Resumable: finished nodes are kept. Without `keep_keys`
     each level's proving keys are deleted once the level is folded: every level has its own key
     (17.7 GB at logrows 22), so a 3-level tree then needs disk for one, not three.
     """
@@ -126,7 +141,7 @@ def fold(public: Path, fan_in: int, keep_keys: bool = True, on_node=lambda level
     m = read_json(public / "manifest.json")
     chunks = [public / c["proof"] for c in m["chunks"]]
     levels = plan(len(chunks), fan_in)
-    srs = public / m["srs"]["file"]
+    srs = full_srs(m["srs"]["sha256"], srs)
     check_srs(srs, levels, fan_in)
     if not all(node_made(public, d, i, len(g)) for d, groups in enumerate(levels, start=1) for i, g in enumerate(groups)):
         check_memory(min(fan_in, len(chunks)))  # (nodes made on a Ray cluster are only recorded here)

@@ -31,7 +31,8 @@ def _place(src: Path, dst: Path, link: bool = False) -> None:
 
 
 def setup(run: RunDir, srs_file: Path | None = None, progress=print, fold_fan_in: int = 0) -> dict:
-    """Place the SRS in the bundle, then the vk (public) and pk (private); returns the SRS identity.
+    """Place the SRS (the full one beside the run's private files, its verifier part in the bundle),
+    then the vk (public) and pk (private); returns the SRS identity.
 
     With fold_fan_in, the dev SRS is made at the aggregation's logrows: folding needs every
     proof on one tau, and one file at exactly the largest k avoids downsizing a larger one.
@@ -42,7 +43,9 @@ def setup(run: RunDir, srs_file: Path | None = None, progress=print, fold_fan_in
     if fold_fan_in:
         k = max(k, logrows_for(fold_fan_in))
     srs_file, ident = srs_mod.srs_for(k, srs_file, progress)
-    _place(srs_file, run.srs)
+    _place(srs_file, run.srs, link=True)
+    with atomic_path(run.verifier_srs) as tmp:
+        tmp.write_bytes(srs_mod.verifier_srs(run.srs))
 
     # the compiled file differs on every compile (ezkl serialises hash maps), its inputs do not
     key = sha256_file(run.onnx)[:16] + sha256_file(run.settings)[:16] + "-" + ident["sha256"][:16]

@@ -13,6 +13,7 @@ from circuits import derive, srs as srs_mod
 from circuits.artifacts import atomic_path, read_json, write_json
 from models import zoo
 from models.step import layout_of
+from verifier import protocol as P
 
 from .config import RunConfig
 
@@ -30,7 +31,8 @@ def claims_of(cfg: RunConfig, features: int, outputs: int) -> dict:
 
 def preregister(cfg: RunConfig, features: int, outputs: int, out: Path, srs: Path | None = None,
                 progress=print) -> dict:
-    """OUT/claims.json, step.onnx, settings.json, kzg.srs and vk.key; returns the SRS identity."""
+    """OUT/claims.json, step.onnx, settings.json, vk.key and kzg.srs (the SRS's verifier part); returns
+    the SRS identity."""
     if cfg.model not in zoo.BUILTIN:
         raise ValueError(f"model {cfg.model!r}: pre-registration derives built-in models only (a verifier cannot trace yours)")
     claims = claims_of(cfg, features, outputs)
@@ -42,9 +44,11 @@ def preregister(cfg: RunConfig, features: int, outputs: int, out: Path, srs: Pat
     k = read_json(settings)["run_args"]["logrows"]
     srs, ident = srs_mod.srs_for(k, srs, progress)
     progress(f"ezkl setup at logrows {k} (the vk; the proving key is made again by `zkpot setup`)")
-    vk = derive.derived_vk(claims, onnx, srs, ident["sha256"])
+    vk = derive.derived_vk(claims, onnx, lambda: srs, ident["sha256"])
     write_json(out / "claims.json", claims)
-    for src, name in ((onnx, "step.onnx"), (settings, "settings.json"), (srs, "kzg.srs"), (vk, "vk.key")):
+    for src, name in ((onnx, P.STEP_ONNX), (settings, P.SETTINGS), (vk, P.VK)):
         with atomic_path(out / name) as tmp:
             shutil.copyfile(src, tmp)
+    with atomic_path(out / P.SRS) as tmp:
+        tmp.write_bytes(srs_mod.verifier_srs(srs))
     return ident

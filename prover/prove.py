@@ -9,7 +9,6 @@ from __future__ import annotations
 import platform
 import time
 
-import ezkl
 import onnx
 import torch
 

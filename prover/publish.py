@@ -15,10 +15,10 @@ from pathlib import Path
 
 from py_ecc.bls import G2ProofOfPossession as bls
 
-from circuits import srs as srs_mod
 from circuits.artifacts import ArtifactError, atomic_path, sha256_file
 from verifier.bundle import Rejected, check_files, load_manifest, path_in
 from verifier.package import PACKAGE, PACKAGE_FORMAT, SIGNATURES, aggregation_vks, canonical_json, load_package
+from verifier.protocol import SRS_IDENTITY
 from verifier.signature import SCHEME, SIGNATURES_FORMAT, check_aggregate, parse_signatures, short
 
 from . import evm as evm_mod, signing
@@ -32,7 +32,7 @@ def bundle_dir(source: Path) -> Path:
 
 def package_contents(public: Path, m: dict) -> dict:
     """package.json without "files": what the package claims, taken from the checked bundle."""
-    ident = srs_mod.identify(path_in(public, m["srs"]["file"]))
+    ident = {k: m["srs"][k] for k in SRS_IDENTITY}
     agg = aggregation_vks(m)
     return {
         "format": PACKAGE_FORMAT,

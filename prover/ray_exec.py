@@ -20,7 +20,6 @@ Workers must have zkpot (and the same ezkl) installed; the proofs are ordinary z
 """
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 

@@ -26,6 +26,8 @@ class RunDir:
     @property
     def compiled(self) -> Path: return self.private / "step.ezkl"
     @property
+    def srs(self) -> Path: return self.private / P.SRS  # the full SRS (public, but 2^k points: kept here)
+    @property
     def pk(self) -> Path: return self.private / "pk.key"
     @property
     def final_model(self) -> Path: return self.private / "final_model.safetensors"
@@ -45,7 +47,7 @@ class RunDir:
     @property
     def vk(self) -> Path: return self.public / P.VK
     @property
-    def srs(self) -> Path: return self.public / P.SRS
+    def verifier_srs(self) -> Path: return self.public / P.SRS  # its verifier part (k=1)
     @property
     def base_model(self) -> Path: return self.public / P.BASE_MODEL
     @property

@@ -10,17 +10,11 @@ S = 0x1234567890ABCDEF  # the "trapdoor" of this test's G2 points
 G2, S_G2 = bn.G2, bn.multiply(bn.G2, S)
 
 
-def limbs(point) -> list[str]:
-    x, y = bn.normalize(point)
-    return [((int(c) >> (decider.LIMB_BITS * i)) & ((1 << decider.LIMB_BITS) - 1)).to_bytes(32, "little").hex()
-            for c in (x, y) for i in range(decider.LIMBS)]
-
-
 def acc(k: int, error=None) -> list[str]:
     """lhs = s*P (+ error), rhs = P for P = k*G1: valid iff error is None."""
     p = bn.multiply(bn.G1, k)
     lhs = bn.multiply(p, S)
-    return limbs(lhs if error is None else bn.add(lhs, error)) + limbs(p)
+    return decider.limbs(lhs if error is None else bn.add(lhs, error)) + decider.limbs(p)
 
 
 def test_every_valid_accumulator_passes_in_one_equation():
@@ -43,3 +37,9 @@ def test_errors_that_cancel_under_equal_weights_are_caught():
 
 def test_another_srs_fails():
     assert decider.decide_all([acc(3)], G2, bn.multiply(bn.G2, S + 1)) == 0
+
+
+def test_limbs_round_trip():
+    p, q = bn.multiply(bn.G1, 5), bn.multiply(bn.G1, 7)
+    lhs, rhs = decider.accumulator(decider.limbs(p) + decider.limbs(q))
+    assert bn.eq(lhs, p) and bn.eq(rhs, q)

@@ -19,8 +19,8 @@ def failed_checks(public) -> set[tuple[str, int | None]]:
 def test_honest_run_verifies(run_a):
     report = verify_bundle(run_a.public, allow_insecure_dev_srs=True)
     assert report.ok, [str(f) for f in report.failures]
-    assert [name for name, _ in report.passed] == ["files", "run", "circuit", "vk", "proofs", "base", "chain", "final",
-                                                   "schedule"]
+    assert [name for name, _ in report.passed] == ["files", "srs", "run", "circuit", "vk", "proofs", "base", "chain",
+                                                   "final", "schedule"]
     assert any("INSECURE DEV SRS" in w for w in report.warnings)
     assert len(report.manifest["chunks"]) == 4
 
@@ -174,7 +174,7 @@ def test_custom_model_verifies_but_is_not_bound(tmp_path):
     run = make_run(tmp_path / "run", model=f"{net}:Net", epochs=1)
     report = verify_bundle(run.public, allow_insecure_dev_srs=True)
     assert not report.failures and report.verdict == "PROOFS VERIFY, CLAIMS NOT BOUND", report.failures
-    assert [n for n, _ in report.passed] == ["files", "run", "circuit", "vk", "proofs", "base", "chain", "final", "schedule"]
+    assert [n for n, _ in report.passed] == ["files", "srs", "run", "circuit", "vk", "proofs", "base", "chain", "final", "schedule"]
     assert any("prover's own module" in u for u in report.unbound)
     r = zkpot("verify", run.public, "--allow-insecure-dev-srs")
     assert r.returncode == 5 and "CLAIMS NOT BOUND" in r.stdout, r.stdout

@@ -148,9 +148,9 @@ def test_folded_invalid_chunk_fails_at_the_pairing(forged):
 
 
 def test_other_srs_g2_points(folded_copy):
-    """The run proof checked against [s]_2 of another SRS of the same size. (With the bundle's keys:
-    deriving them again for this SRS, whose hash is new, would cost a 4-minute setup_aggregate and
-    give the same keys, which hold no G2 point; the pairing is what must object.)"""
+    """The run proof checked against [s]_2 of another SRS: the bundle's verifier part must be the one
+    this machine cut from the SRS the manifest names; naming the forged part's own hash instead names
+    an SRS no one has hashed here, which binds nothing (CANNOT CHECK HERE, never VALID)."""
     srs = folded_copy / "kzg.srs"
     data = bytearray(srs.read_bytes())
     from py_ecc import optimized_bn128 as bn
@@ -160,11 +160,14 @@ def test_other_srs_g2_points(folded_copy):
     tail = b"".join((c * R % bn.field_modulus).to_bytes(32, "little") for xy in other for c in xy.coeffs)
     data[-128:] = tail
     srs.write_bytes(bytes(data))
-    edit_manifest(folded_copy, lambda m: m["srs"].update(sha256=sha256_file(srs)))  # claim the other SRS
     rehash(folded_copy)
     assert decider.srs_g2(srs)[1] is not None  # a valid curve point: only the checks can object
+    for bind in (True, False):
+        report, failed = checks(folded_copy, bind=bind)
+        assert failed == {"srs"}, failed
+    edit_manifest(folded_copy, lambda m: m["srs"].update(sha256=sha256_file(srs)))  # claim the other SRS
     report, failed = checks(folded_copy, bind=False)
-    assert failed and failed <= {"fold", "pairing"}, failed
+    assert not failed and report.verdict == "CANNOT CHECK HERE" and "never hashed" in report.cannot_check
 
 
 @pytest.mark.parametrize("edit", [
@@ -192,11 +195,13 @@ def test_derived_aggregation_vk_is_the_bundles(folded, tmp_path, monkeypatch):
     the default suite derives it from scratch in the other-circuit attack.)"""
     monkeypatch.setenv("ZKPOT_CACHE", str(tmp_path / "empty-cache"))
     report, failed = checks(folded.public)
+    assert report.verdict == "CANNOT CHECK HERE" and "--srs" in report.cannot_check  # the full SRS, once
+    report, failed = checks(folded.public, srs=folded.srs)
     assert report.ok, failed
     assert any(n == "vk" and "setup_aggregate" in d for n, d in report.passed)
 
 
-def test_fold_of_another_circuit_under_its_claims(folded_copy, tmp_path_factory):
+def test_fold_of_another_circuit_under_its_claims(folded, folded_copy, tmp_path_factory):
     """The bundle claims lr 0.25, with the lr-0.25 step.onnx, settings and vk (consistent: the step
     vk derives), but its run proof folds proofs of the lr-0.5 circuit. Nothing in the run proof
     names the inner circuit except the aggregation vk: with the bundle's keys trusted it passes
@@ -204,7 +209,7 @@ def test_fold_of_another_circuit_under_its_claims(folded_copy, tmp_path_factory)
     ~4 minutes) catches it at `vk`."""
     other = RunDir(tmp_path_factory.mktemp("lr025"))
     tr.prepare(other, RunConfig(**{**ONE_CHUNK, "lr": 0.25}), progress=lambda *_: None)
-    setup(other, folded_copy / "kzg.srs", progress=lambda *_: None)
+    setup(other, folded.srs, progress=lambda *_: None)
     for name in ("step.onnx", "settings.json", "vk.key"):
         shutil.copy(other.public / name, folded_copy / name)
     edit_manifest(folded_copy, lambda m: m["run"]["optimizer"].update(lr=0.25))
@@ -215,7 +220,7 @@ def test_fold_of_another_circuit_under_its_claims(folded_copy, tmp_path_factory)
     assert failed == {"vk"} and any("not the aggregation key" in str(f) for f in report.failures), report.failures
 
 
-def test_aggregation_vk_that_cannot_be_derived_here(folded_copy, tmp_path, monkeypatch):
+def test_aggregation_vk_that_cannot_be_derived_here(folded, folded_copy, tmp_path, monkeypatch):
     """A machine without the memory for setup_aggregate (and an empty cache): the run proof cannot
     be bound here. With the chunk proofs in the bundle, they are verified instead against the derived
     step vk, and the report says so (VALID: every claim is still bound); without them the verdict is
@@ -224,7 +229,7 @@ def test_aggregation_vk_that_cannot_be_derived_here(folded_copy, tmp_path, monke
 
     monkeypatch.setenv("ZKPOT_CACHE", str(tmp_path / "empty-cache"))
     monkeypatch.setattr(verifier.rebuild, "available_gb", lambda: 1.0)
-    report, failed = checks(folded_copy)
+    report, failed = checks(folded_copy, srs=folded.srs)
     assert report.ok and "proofs" in [n for n, _ in report.passed] and "fold" not in [n for n, _ in report.passed]
     assert any("run proof was not used" in w for w in report.warnings)
     for proof in (folded_copy / "proofs").iterdir():
@@ -393,7 +398,7 @@ def test_fold_without_keeping_keys(folded, tmp_path, monkeypatch):
     (public / "fold" / "level1_fanin1.vk").unlink()
     node = sha256_file(public / "fold" / "level1_00000.json")
     monkeypatch.setenv("ZKPOT_CACHE", str(cache))
-    fold(public, 1, keep_keys=False)
+    fold(public, 1, keep_keys=False, srs=folded.srs)
     level_vk = (public / "fold" / "level1_fanin1.vk").read_bytes()
     # (other key directories may hold no vk: a setup_aggregate that failed leaves its directory)
     kept = [d for d in (cache / "aggregation").iterdir() if (d / "vk.key").is_file() and (d / "vk.key").read_bytes() == level_vk]

@@ -9,12 +9,13 @@ from tests.test_cli import zkpot
 
 
 def test_circuit_from_the_claims_alone_is_the_runs(run_a, tmp_path):
-    """`zkpot circuit` with run A's options and no data: step.onnx, settings.json and vk.key are the
-    files of run A's bundle, byte for byte, so they can be published before training."""
+    """`zkpot circuit` with run A's options and no data: step.onnx, settings.json, vk.key and kzg.srs
+    (the SRS's verifier part) are the files of run A's bundle, byte for byte, so they can be published
+    before training."""
     r = zkpot("circuit", tmp_path / "pre", "--features", 8, "--batch-size", 4, "--lr", 0.5,
-              "--srs", run_a.public / "kzg.srs")
+              "--srs", run_a.srs)
     assert r.returncode == 0, r.stderr
-    for name in ("step.onnx", "settings.json", "vk.key"):
+    for name in ("step.onnx", "settings.json", "vk.key", "kzg.srs"):
         assert (tmp_path / "pre" / name).read_bytes() == (run_a.public / name).read_bytes(), name
     claims = json.loads((tmp_path / "pre" / "claims.json").read_text())
     m = json.loads(run_a.manifest.read_text())

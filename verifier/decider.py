@@ -46,6 +46,13 @@ def accumulator(instances: list[str]) -> tuple[tuple, tuple]:
     return points[0], points[1]
 
 
+def limbs(point: tuple) -> list[str]:
+    """The inverse of `accumulator` for one point: x then y, 4 little-endian 68-bit limbs each, as felts."""
+    mask = (1 << LIMB_BITS) - 1
+    return [((int(c) >> (LIMB_BITS * i)) & mask).to_bytes(32, "little").hex() for c in bn.normalize(point)
+            for i in range(LIMBS)]
+
+
 def _fq(raw: bytes) -> int:
     return int.from_bytes(raw, "little") * _R_INV % _Q
 

@@ -16,3 +16,7 @@ class Rejected(Exception):
 
 class CannotCheck(Exception):
     """A check this machine cannot run (memory, a missing tool): says nothing about the bundle."""
+
+
+class BadInput(ValueError):
+    """The caller's own input (a file given on the command line), not the bundle, is wrong: exit 2."""

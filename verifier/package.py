@@ -12,11 +12,10 @@ import json
 import re
 from pathlib import Path
 
-from circuits import srs as srs_mod
 from circuits.artifacts import ArtifactError, sha256_file
 
 from .bundle import Rejected, path_in
-from .protocol import PACKAGE_FORMAT
+from .protocol import PACKAGE_FORMAT, SRS_IDENTITY
 from .signature import check_publishers
 
 PACKAGE, SIGNATURES = "package.json", "signatures.json"
@@ -114,10 +113,10 @@ def check_against_bundle(pkg: Path, meta: dict, public: Path, m: dict) -> str:
     for name in agg:
         if name not in meta["files"] or sha256_file(pkg / name) != sha256_file(path_in(public, name)):
             raise Rejected("package", f"the bundle's {name} differs from the package's")
-    ident = srs_mod.identify(path_in(public, m["srs"]["file"]))
-    want = {k: meta["srs"].get(k) for k in ("sha256", "logrows", "origin")}
+    ident = {k: m["srs"].get(k) for k in SRS_IDENTITY}  # (bound to the bundle's kzg.srs by verify's `srs` check)
+    want = {k: meta["srs"].get(k) for k in SRS_IDENTITY}
     if ident != want:
-        raise Rejected("package", f"the bundle's {m['srs']['file']} (sha256 {ident['sha256'][:16]}…) is not the SRS the "
+        raise Rejected("package", f"the bundle's SRS (sha256 {str(ident['sha256'])[:16]}…) is not the SRS the "
                                   f"package names (sha256 {str(want['sha256'])[:16]}…)")
     if m["base"].get("commitment") != meta["base"].get("commitment") or m["base"].get("salt") != meta["base"].get("salt"):
         raise Rejected("package", "manifest.json: the base commitment or its salt differs from the package's")

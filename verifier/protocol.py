@@ -19,6 +19,9 @@ FIELD_MODULUS = 0x30644E72E131A029B85045B68181585D2833E84879B9709143E1F593F00000
 # --- file names inside a bundle ----------------------------------------------------------------
 MANIFEST = "manifest.json"
 STEP_ONNX, SETTINGS, VK, SRS = "step.onnx", "settings.json", "vk.key", "kzg.srs"
+# kzg.srs is the SRS's verifier part: the k=1 SRS (g[0], g[1], their Lagrange basis, h, s·h; 516 bytes)
+# cut from the full SRS the manifest names by sha256 and logrows (circuits/srs.py: verifier_srs)
+SRS_IDENTITY = ("sha256", "logrows", "origin")
 BASE_MODEL, DATASET = "base_model.safetensors", "dataset.json"
 
 # --- commitments -------------------------------------------------------------------------------

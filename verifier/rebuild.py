@@ -24,12 +24,14 @@ from .errors import CannotCheck, Rejected
 from .fold_tree import available_gb, key_id, logrows_for, setup_gb
 
 
-def derived_aggregation_vk(claims: dict, onnx: Path, srs: Path, srs_sha256: str, fan_in: int,
+def derived_aggregation_vk(claims: dict, onnx: Path, full_srs, srs_sha256: str, fan_in: int,
                            say=lambda message: None) -> Path:
-    """The vk of a level-1 aggregation of `fan_in` proofs of the claims' circuit, with this SRS."""
+    """The vk of a level-1 aggregation of `fan_in` proofs of the claims' circuit, with the SRS of this
+    sha256 (`full_srs()` gives its file, asked for only when the vk is not cached)."""
     target = derive.derived_dir(claims, onnx) / f"aggregation-{fan_in}-{srs_sha256[:32]}.vk"
     if target.is_file():
         return target
+    srs = full_srs()
     say(f"deriving the fan-in-{fan_in} aggregation vk: a sample proof, then setup_aggregate "
         f"(minutes, ~{setup_gb(logrows_for(fan_in)):.0f} GB; once per circuit)")
     circuit = derive.derived_circuit(claims, onnx)

@@ -25,7 +25,7 @@ from circuits.artifacts import ArtifactError, read_json
 
 from . import claims, decider, protocol as P
 from .bundle import check_files, load_manifest, path_in
-from .errors import CannotCheck, Rejected
+from .errors import BadInput, CannotCheck, Rejected
 from .fold_tree import logrows_for, plan
 from .model_check import base_commitment, check_release
 from .schedule import schedule
@@ -80,13 +80,23 @@ class Derived:
 
 def verify_bundle(public: Path, allow_insecure_dev_srs: bool = False, deep: bool = False, bind: bool = True,
                   package: Path | None = None, publishers: list[bytes] = (), model: Path | None = None,
-                  opening: Path | None = None, on_proof=lambda c, n: None, say=lambda message: None) -> Report:
+                  opening: Path | None = None, srs: Path | None = None, on_proof=lambda c, n: None,
+                  say=lambda message: None) -> Report:
     """Every check on a bundle; see the module docstring. `bind=False` (the CLI's --trust-bundle-keys)
     checks the proofs against the bundle's own vk(s): the verdict is then at best UNBOUND. `model`
-    (with the final `opening`, or alone for the base model): is this file the state the run proved?"""
+    (with the final `opening`, or alone for the base model): is this file the state the run proved?
+    `srs`: a full SRS file (hashed here, and remembered by this machine from then on); without it, the
+    bundle's SRS must be one this machine has hashed before (circuits/srs.py: see)."""
     public, report, start = Path(public), Report(), time.perf_counter()
+    if srs is not None:
+        if srs_mod.logrows_of(srs) == srs_mod.VERIFIER_K:  # (a file that is not an SRS raises here: bad input)
+            raise BadInput(f"{srs} is an SRS's verifier part (logrows {srs_mod.VERIFIER_K}), as a bundle carries; "
+                           "--srs takes the full file")
+        say(f"hashing {Path(srs).name} (the full SRS; remembered by its sha256 from now on)")
+        srs = srs_mod.see(srs)["sha256"]
     try:
         b = read_bundle(public, deep, report)                                # 1
+        b.srs = bind_srs(b, srs, report)
         check_srs_origin(b, allow_insecure_dev_srs, report)
         what = claims.check_run(b.m, b.batches)
         d = derive_circuit(b, what, bind, report, say)                      # 2
@@ -99,6 +109,8 @@ def verify_bundle(public: Path, allow_insecure_dev_srs: bool = False, deep: bool
             report.passed.append(("model", check_release(b.m, model, opening)))
     except Rejected as e:
         report.failures.append(e)
+    except BadInput:
+        raise
     except CannotCheck as e:
         report.cannot_check = str(e)
     except (ArtifactError, KeyError, TypeError, ValueError, AttributeError) as e:
@@ -123,14 +135,6 @@ def read_bundle(public: Path, deep: bool, report: Report) -> Bundle:
     report.passed.append(("files", f"{'every' if used is None else 'every non-chunk'} file matches its sha256 "
                                    f"({len(digests)} files)"))
     settings = _read(public, m["circuit"]["settings"], "circuit")
-    srs_file = path_in(public, m["srs"]["file"])
-    try:
-        ident = srs_mod.identify(srs_file, digests[m["srs"]["file"]])
-    except ArtifactError as e:
-        raise Rejected("srs", str(e)) from None
-    claims.check_srs_claim(m, ident)
-    if m["insecure_dev_srs"] != (ident["origin"] != srs_mod.CEREMONY):
-        raise Rejected("srs", f"manifest claims insecure_dev_srs={m['insecure_dev_srs']}, the file's hash says {ident['origin']}")
     dataset = _read(public, m["dataset"]["file"], "schedule")
     batches = dataset.get("batch_commitments") if isinstance(dataset, dict) else None
     if not isinstance(batches, list) or not batches or not all(claims.is_felt(x) for x in batches):
@@ -138,7 +142,7 @@ def read_bundle(public: Path, deep: bool, report: Report) -> Bundle:
     if dataset.get("root") != m["dataset"]["root"]:
         raise Rejected("schedule", "dataset.json's root is not the one the manifest announces")
     report.manifest = m
-    return Bundle(public, m, digests, settings, ident, batches)
+    return Bundle(public, m, digests, settings, {}, batches)
 
 
 def _read(public: Path, name: str, check: str):
@@ -149,10 +153,49 @@ def _read(public: Path, name: str, check: str):
         raise Rejected(check, str(e)) from None
 
 
+def bind_srs(b: Bundle, given: str | None, report: Report) -> dict:
+    """The SRS the manifest names, by sha256, and the bundle's kzg.srs its verifier part (k=1): bound by
+    the verifier part this machine cut from a full file with that sha256 (`given` now, or before)."""
+    name, digest = b.m["srs"]["file"], b.m["srs"].get("sha256")
+    try:
+        k = srs_mod.logrows_of(b.path(name))
+        known = srs_mod.seen(digest)
+    except ArtifactError as e:
+        raise Rejected("srs", str(e)) from None
+    if k != srs_mod.VERIFIER_K:
+        raise Rejected("srs", f"{name} has logrows {k}: a bundle carries the SRS's verifier part (logrows "
+                              f"{srs_mod.VERIFIER_K}, 516 bytes), not the full file")
+    if given is not None and given != digest:
+        raise BadInput(f"the --srs file is not the SRS the bundle names (sha256 {str(digest)[:16]}…)")
+    if known is None:
+        raise CannotCheck(f"this machine has never hashed the SRS the bundle names (sha256 {digest[:16]}…, "
+                          f"logrows {b.m['srs'].get('logrows')}): pass its full file once with --srs FILE "
+                          "(a ceremony file, or the prover's dev SRS)")
+    ident, part = known
+    if part != b.path(name).read_bytes():
+        raise Rejected("srs", f"{name} is not the verifier part (g[0], g[1], h, s·h) of the SRS the manifest "
+                              f"names (sha256 {digest[:16]}…)")
+    claims.check_srs_claim(b.m, ident)
+    if b.m["insecure_dev_srs"] != (ident["origin"] != srs_mod.CEREMONY):
+        raise Rejected("srs", f"manifest claims insecure_dev_srs={b.m['insecure_dev_srs']}, the SRS's hash says {ident['origin']}")
+    origin = "a public ceremony file" if ident["origin"] == srs_mod.CEREMONY else "an INSECURE dev SRS"
+    report.passed.append(("srs", f"{name} is the verifier part of the SRS with sha256 {digest[:16]}… (logrows "
+                                 f"{ident['logrows']}, {origin}), cut here from the full file"))
+    return ident
+
+
+def full_srs(b: Bundle) -> Path:
+    """The full SRS the bundle names, for a derivation not cached yet (a setup reads all 2^k points)."""
+    path = srs_mod.full_file(b.srs["sha256"])
+    if path is None:
+        raise CannotCheck(f"deriving the keys needs the full SRS (sha256 {b.srs['sha256'][:16]}…) once; "
+                          "the file this machine hashed is gone or changed: pass it with --srs FILE")
+    return path
+
+
 def check_srs_origin(b: Bundle, allow_insecure_dev_srs: bool, report: Report) -> None:
     ident = b.srs
     if ident["origin"] == srs_mod.CEREMONY:
-        report.passed.append(("srs", f"public ceremony SRS, logrows {ident['logrows']}"))
         return
     report.warnings.append(f"INSECURE DEV SRS (sha256 {ident['sha256'][:16]}…, logrows {ident['logrows']}): "
                            "whoever made it could forge every proof in this bundle")
@@ -196,7 +239,7 @@ def derive_circuit(b: Bundle, what: str, bind: bool, report: Report, say) -> Der
         check_vk(b.path(vk_name), logrows, "proofs")
         report.unbound.append(f"{vk_name} is the bundle's own (--trust-bundle-keys): nothing ties the proofs to the claims")
         return Derived(c, onnx, settings, b.path(vk_name), logrows)
-    vk = _derive("vk", "cannot set up the derived circuit", derive.derived_vk, c, onnx, b.path(b.m["srs"]["file"]),
+    vk = _derive("vk", "cannot set up the derived circuit", derive.derived_vk, c, onnx, lambda: full_srs(b),
                  b.srs["sha256"])
     if vk.read_bytes() != b.path(vk_name).read_bytes():
         raise Rejected("vk", f"{vk_name} is not the key ezkl's setup gives for the claims' circuit and this SRS: "
@@ -209,7 +252,7 @@ def _derive(check: str, what: str, fn, *args) -> Path:
     """A derivation step; the claims failing to give a circuit is a rejection at `check`."""
     try:
         return fn(*args)
-    except Rejected:
+    except (Rejected, CannotCheck):
         raise
     except pipeline.CircuitError as e:
         raise Rejected(check, f"{what}: {e}") from None
@@ -311,7 +354,7 @@ def verify_fold(b: Bundle, d: Derived, bind: bool, report: Report, say) -> list[
         from .rebuild import derived_aggregation_vk
 
         fan_in = len(top["children"])
-        vk = derived_aggregation_vk(d.claims, d.onnx, srs_file, b.srs["sha256"], fan_in, say)
+        vk = derived_aggregation_vk(d.claims, d.onnx, lambda: full_srs(b), b.srs["sha256"], fan_in, say)
         if vk.read_bytes() != b.path(top["vk"]).read_bytes():
             raise Rejected("vk", f"{top['vk']} is not the aggregation key of the claims' circuit (fan-in {fan_in}, "
                                  f"logrows {logrows_for(fan_in)}): the run proof folds proofs of another circuit")

@@ -224,7 +224,7 @@ def target_settings(public: Path, scratch: Path):
     claims: anything but the derived settings (as JSON) is refused at `circuit`, and ezkl never
     reads the bundle's file."""
     from tests.conftest import rehash
-    from verifier.verify import Report, derive_circuit, read_bundle
+    from verifier.verify import Report, bind_srs, derive_circuit, read_bundle
 
     original = (public / "settings.json").read_bytes()
     orig = json.loads(original)
@@ -233,7 +233,9 @@ def target_settings(public: Path, scratch: Path):
         (scratch / "settings.json").write_bytes(data)
         rehash(scratch)
         try:
-            derive_circuit(read_bundle(scratch, False, Report()), "", True, Report(), lambda _: None)
+            b = read_bundle(scratch, False, Report())
+            b.srs = bind_srs(b, None, Report())
+            derive_circuit(b, "", True, Report(), lambda _: None)
         except Exception as e:
             assert getattr(e, "check", None) == "circuit", f"refused at {getattr(e, 'check', e)!r}, not circuit"
             return

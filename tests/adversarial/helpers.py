@@ -11,10 +11,11 @@ R = 0x30644E72E131A029B85045B68181585D2833E84879B9709143E1F593F0000001
 
 
 def failures(public: Path, **kw) -> set[tuple[str, int | None]]:
-    """(check, chunk) of every failure; the bundle must be rejected."""
+    """(check, chunk) of every failure, and ("cannot check", None) if the verdict is CANNOT CHECK HERE;
+    the bundle must not be accepted."""
     report = verify_bundle(public, allow_insecure_dev_srs=True, **kw)
     assert not report.ok, "accepted: " + str(report.passed)
-    return {(f.check, f.chunk) for f in report.failures}
+    return {(f.check, f.chunk) for f in report.failures} | ({("cannot check", None)} if report.cannot_check else set())
 
 
 def messages(public: Path, **kw) -> list[str]:

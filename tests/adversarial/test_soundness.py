@@ -384,7 +384,7 @@ RUN_FIELDS = [
                                                          shapes=m["run"]["layout"]["shapes"][::-1]), "run"),
     ("base salt", lambda m: m["base"]["salt"].__setitem__(0, felt(3)), "base"),
     ("srs origin", lambda m: m["srs"].update(origin="ceremony"), "srs"),
-    ("srs sha256", lambda m: m["srs"].update(sha256="0" * 64), "srs"),
+    ("srs sha256", lambda m: m["srs"].update(sha256="0" * 64), "cannot check"),  # an SRS never hashed here
     ("srs logrows", lambda m: m["srs"].update(logrows=20), "srs"),
     ("ezkl version", lambda m: m["versions"].update(ezkl="22.2.0"), "circuit"),
     ("format", lambda m: m.update(format="zkpot/bundle-0"), "manifest"),
@@ -516,25 +516,63 @@ def test_settings_field_changed_with_real_proofs(run_a, tmp_path):
 
 
 def test_another_dev_srs(bundle, tmp_path):
-    """An SRS with another secret (same size): the vk the claims derive with it is not the bundle's;
-    with the bundle's vk trusted, the KZG openings fail for every proof."""
+    """An SRS with another secret (same size), known to this machine, named by the bundle with its
+    verifier part: the vk the claims derive with it is not the bundle's; with the bundle's vk trusted,
+    the KZG openings fail for every proof."""
+    from circuits import srs as srs_mod
+
     other = tmp_path / "other.srs"
     ezkl.gen_srs(str(other), 15)
-    shutil.copy(other, bundle / "kzg.srs")
+    srs_mod.see(other)
+    (bundle / "kzg.srs").write_bytes(srs_mod.verifier_srs(other))
     edit_manifest(bundle, lambda m: m["srs"].update(sha256=sha256_file(other)))
     rehash(bundle)
     assert failures(bundle) == {("vk", None)}
     assert failures(bundle, bind=False) == {("proofs", c) for c in range(4)}
 
 
-def test_srs_g2_point_changed(bundle):
-    """s·[1]_2, the point every KZG check pairs with, replaced by [1]_2 (s = 1)."""
-    srs = bytearray((bundle / "kzg.srs").read_bytes())
-    srs[-128:] = srs[-256:-128]
-    (bundle / "kzg.srs").write_bytes(bytes(srs))
+# the verifier part (k=1): k | g[0] | g[1] | g_lagrange[0] | g_lagrange[1] | h | s·h
+SRS_PART_FIELDS = {"k": (0, 4), "g[0]": (4, 64), "g[1]": (68, 64), "g_lagrange[0]": (132, 64),
+                   "g_lagrange[1]": (196, 64), "h": (260, 128), "s·h": (388, 128)}
+
+
+@pytest.mark.parametrize("field", SRS_PART_FIELDS)
+def test_every_field_of_the_srs_verifier_part(bundle, field):
+    """kzg.srs changed in any field (a valid point where one fits: s·h := h, i.e. s = 1, and so on):
+    it is no longer the verifier part of the SRS the manifest names, which this machine cut itself
+    from the full file it hashed."""
+    start, size = SRS_PART_FIELDS[field]
+    data = bytearray((bundle / "kzg.srs").read_bytes())
+    assert len(data) == 516
+    swap = {"g[0]": "g[1]", "g[1]": "g[0]", "g_lagrange[0]": "g_lagrange[1]", "g_lagrange[1]": "g_lagrange[0]",
+            "h": "s·h", "s·h": "h"}
+    if field in swap:
+        other = SRS_PART_FIELDS[swap[field]][0]
+        data[start : start + size] = data[other : other + size]
+    else:
+        data[start] ^= 1
+    (bundle / "kzg.srs").write_bytes(bytes(data))
+    rehash(bundle)
+    assert failures(bundle) == {("srs", None)}
+    assert failures(bundle, bind=False) == {("srs", None)}
+
+
+def test_srs_verifier_part_of_an_unknown_srs(bundle):
+    """s·h replaced by h (s = 1, so anyone can open anything) and the manifest naming that file's
+    hash: no machine has hashed a full SRS with that sha256, so nothing can be bound: not VALID."""
+    data = bytearray((bundle / "kzg.srs").read_bytes())
+    data[-128:] = data[-256:-128]
+    (bundle / "kzg.srs").write_bytes(bytes(data))
     edit_manifest(bundle, lambda m: m["srs"].update(sha256=sha256_file(bundle / "kzg.srs")))
     rehash(bundle)
-    assert failures(bundle) == {("proofs", c) for c in range(4)}
+    assert failures(bundle) == {("cannot check", None)}
+
+
+def test_the_full_srs_in_the_bundle_is_refused(bundle, run_a):
+    """A bundle carries the verifier part; the full file (2^k points) in its place is refused."""
+    shutil.copyfile(run_a.srs, bundle / "kzg.srs")
+    rehash(bundle)
+    assert failures(bundle) == {("srs", None)}
 
 
 def test_dev_srs_presented_as_ceremony_everywhere(bundle):
@@ -612,12 +650,15 @@ def test_base_model_with_nan(bundle):
 def test_unknown_model_is_never_imported(bundle, tmp_path):
     """A manifest naming a module file: the verifier must not execute it (it would be the
     bundle author's code). The claims, the model's name among them, seed the calibration samples, so
-    another name derives other settings: refused at `circuit` (an honest custom-model bundle verifies
-    as UNBOUND: tests/test_end_to_end.py)."""
+    another name usually derives other settings, refused at `circuit`; where the other samples happen
+    to give the same settings, the proofs verify and the model is reported as not derived (UNBOUND,
+    as an honest custom-model bundle: tests/test_end_to_end.py). Never VALID."""
     evil = tmp_path / "evil.py"
     marker = tmp_path / "ran"
     evil.write_text(f"open({str(marker)!r}, 'w').write('x')\nimport torch\nclass Net(torch.nn.Module): pass\n")
     edit_manifest(bundle, lambda m: m["run"]["model"].update(name=f"{evil}:Net"))
     report = verify_bundle(bundle, allow_insecure_dev_srs=True)
     assert not marker.exists()
-    assert {(f.check, f.chunk) for f in report.failures} == {("circuit", None)}
+    failed = {(f.check, f.chunk) for f in report.failures}
+    assert failed == {("circuit", None)} or (not failed and report.verdict == "PROOFS VERIFY, CLAIMS NOT BOUND"
+                                             and any("evil.py" in u for u in report.unbound)), (failed, report.verdict)
