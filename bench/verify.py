@@ -125,8 +125,9 @@ def main() -> None:
     data = {"when": now(), "machine": m, "shared": args.shared or None, "results": rows, "folded": fold_row}
     md = ["# zkpot verification benchmark\n",
           f"Run {data['when']}; logistic regression (8 features, batch 4), one SGD step per chunk proof; dev SRS. "
-          "`zkpot verify` is the CLI's wall time in a fresh process (imports included); the second verification reads "
-          "the derived circuit and vk from the cache. The decider columns time the pairing check of the N−1 "
+          "`zkpot verify` is the CLI's wall time in a fresh process (imports included); the first verification of the "
+          "1-chunk run derives the circuit and vk (the larger runs make the same claims, so theirs is cached), the "
+          "second reads the derived files. The decider columns time the pairing check of the N−1 "
           "accumulators a fan-in-2 fold of N chunk proofs carries (test accumulators, same arithmetic).\n",
           machine_md(m, args.shared),
           "| chunk proofs | bundle KB | verify, first s | verify, second s | (library s) | ezkl.verify of every chunk proof s | "
