@@ -11,7 +11,6 @@ import struct
 from pathlib import Path
 
 import ezkl
-from py_ecc import optimized_bn128 as bn
 
 from .artifacts import ArtifactError, atomic_path, read_json, sha256_file, write_json
 
@@ -84,31 +83,31 @@ def identify(path: Path, digest: str | None = None) -> dict:
 # full SRS it has hashed, so the identity of a bundle's 516 bytes is checked without the 2^k points.
 
 VERIFIER_K = 1
-_MONT = (1 << 256) % bn.field_modulus  # halo2 stores coordinates in Montgomery form, little-endian
 
 
 def verifier_srs(full: Path) -> bytes:
     """The k=1 SRS of `full` (what halo2's downsize(1) gives): g[0], g[1], the Lagrange basis of the
     domain {1, -1}, i.e. [(1+s)/2] and [(1-s)/2], then h and s·h."""
+    from py_ecc import optimized_bn128 as bn  # (imported here: a cached verification never cuts an SRS)
+
     logrows_of(full)
     with open(full, "rb") as f:
         f.seek(4)
         g = f.read(128)
         f.seek(-256, 2)
         g2 = f.read(256)
-    g0, g1 = _g1_point(g[:64]), _g1_point(g[64:])
-    half = pow(2, -1, bn.curve_order)
+    mont = (1 << 256) % bn.field_modulus  # halo2 stores coordinates in Montgomery form, little-endian
+
+    def point(raw: bytes):
+        x, y = (int.from_bytes(raw[i : i + 32], "little") * pow(mont, -1, bn.field_modulus) for i in (0, 32))
+        return bn.FQ(x), bn.FQ(y), bn.FQ.one()
+
+    def raw(p) -> bytes:
+        return b"".join((int(c) * mont % bn.field_modulus).to_bytes(32, "little") for c in bn.normalize(p))
+
+    g0, g1, half = point(g[:64]), point(g[64:]), pow(2, -1, bn.curve_order)
     lagrange = (bn.multiply(bn.add(g0, g1), half), bn.multiply(bn.add(g0, bn.neg(g1)), half))
-    return struct.pack("<I", VERIFIER_K) + g + b"".join(map(_g1_bytes, lagrange)) + g2
-
-
-def _g1_point(raw: bytes):
-    x, y = (int.from_bytes(raw[i : i + 32], "little") * pow(_MONT, -1, bn.field_modulus) for i in (0, 32))
-    return bn.FQ(x), bn.FQ(y), bn.FQ.one()
-
-
-def _g1_bytes(point) -> bytes:
-    return b"".join((int(c) * _MONT % bn.field_modulus).to_bytes(32, "little") for c in bn.normalize(point))
+    return struct.pack("<I", VERIFIER_K) + g + b"".join(map(raw, lagrange)) + g2
 
 
 def see(full: Path) -> dict:

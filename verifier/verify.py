@@ -23,7 +23,7 @@ import ezkl
 from circuits import derive, pipeline, srs as srs_mod
 from circuits.artifacts import ArtifactError, read_json
 
-from . import claims, decider, protocol as P
+from . import claims, protocol as P
 from .bundle import check_files, load_manifest, path_in
 from .errors import BadInput, CannotCheck, Rejected
 from .fold_tree import logrows_for, plan
@@ -370,6 +370,8 @@ def verify_fold(b: Bundle, d: Derived, bind: bool, report: Report, say) -> list[
     except (ArtifactError, KeyError, TypeError, AssertionError):
         raise Rejected("fold", "run proof instances malformed") from None
     leaves, accs = unfold(instances[0], levels, int(b.m["run"]["steps_per_proof"]))
+    from . import decider  # (py_ecc: imported by folded runs only)
+
     try:
         g2, s_g2 = decider.srs_g2(srs_file)
     except (decider.DeciderError, OSError) as e:
@@ -420,14 +422,16 @@ def unfold(instances: list[str], levels: list, S: int) -> tuple[list[list[str]],
     A node's instances are its accumulator (16) then each child's instances in order; a chunk
     proof's are H(state_in), H(batch_1..S), H(salt_out), H(state_out).
     """
+    from .decider import ACC_INSTANCES
+
     leaves, accs = [], []
 
     def walk(pos: int, depth: int, index: int) -> int:
         if depth == 0:
             leaves.append(instances[pos : pos + S + 3])
             return pos + S + 3
-        accs.append(instances[pos : pos + decider.ACC_INSTANCES])
-        pos += decider.ACC_INSTANCES
+        accs.append(instances[pos : pos + ACC_INSTANCES])
+        pos += ACC_INSTANCES
         for child in levels[depth - 1][index]["children"]:
             pos = walk(pos, depth - 1, child)
         return pos
