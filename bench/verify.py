@@ -9,9 +9,8 @@ proofs, proved once, then side by side, each in a fresh process:
   - ezkl.verify of every chunk proof alone (no other check), the floor of a flat bundle;
   - the decider on the N-1 accumulators a fan-in-2 fold of N chunks carries: all in one pairing-
     product equation (what `zkpot verify` does) next to one equation each (what it did before).
-With --fold: the CI-sized run (2 epochs x 2 batches in one chunk proof) folded at fan-in 1
-(logrows 21; ~19 GB, aggregation keys cached in zkpot's cache), and `zkpot verify` of the folded
-bundle, first and second. Results: bench/results/verify.json and verify.md (or --out NAME).
+Folded bundles are measured by bench/fold.py. Results: bench/results/verify.json and verify.md
+(or --out NAME).
 """
 from __future__ import annotations
 
@@ -75,7 +74,6 @@ def chunk_proofs_seconds(public: Path) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--chunks", default="1,2,4,8", help="chunk proofs per run")
-    ap.add_argument("--fold", action="store_true", help="also fold the CI-sized run (logrows 21, ~19 GB) and verify it")
     ap.add_argument("--shared", default="", help="a note on background load for the results file")
     ap.add_argument("--out", default="verify", help="results name: bench/results/OUT.json and OUT.md")
     args = ap.parse_args()
@@ -103,26 +101,10 @@ def main() -> None:
             print(f"  verify: first {first['wall_s']:.2f} s, second {second['wall_s']:.2f} s (library "
                   f"{second['library_s']} s); every chunk proof {row['chunk_proofs_s']:.2f} s; decider on "
                   f"{row['accumulators']}: {batched:.2f} s in one equation, {separate:.2f} s one each", flush=True)
-        fold_row = None
-        if args.fold:
-            run = work / "folded"
-            spec = {"run": str(run), "fan_in": 1, "config": {**RUN, "epochs": 2, "steps_per_proof": 4}}
-            print(f"[{now()}] CI-sized run: train, setup, prove, fold (fan-in 1, logrows 21)", flush=True)
-            fenv = bench_env(None)  # aggregation keys in zkpot's own cache, as `zkpot fold` keeps them
-            worker("prepare", spec, fenv)
-            worker("fold_setup", spec, fenv)
-            worker("prove_all", spec, fenv)
-            worker("fold", spec, fenv, timeout=4 * 3600)
-            shutil.rmtree(run / "public" / "proofs")  # the run proof alone
-            public = run / "public"
-            fold_row = {"bundle_kb": sum(f.stat().st_size for f in public.rglob("*") if f.is_file()) / 1024,
-                        "first": cli_verify(public, fenv), "second": cli_verify(public, fenv)}
-            print(f"  folded: bundle {fold_row['bundle_kb']:.0f} KB; verify first {fold_row['first']['wall_s']:.2f} s, "
-                  f"second {fold_row['second']['wall_s']:.2f} s", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    data = {"when": now(), "machine": m, "shared": args.shared or None, "results": rows, "folded": fold_row}
+    data = {"when": now(), "machine": m, "shared": args.shared or None, "results": rows}
     md = ["# zkpot verification benchmark\n",
           f"Run {data['when']}; logistic regression (8 features, batch 4), one SGD step per chunk proof; dev SRS. "
           "`zkpot verify` is the CLI's wall time in a fresh process (imports included); the first verification of the "
@@ -137,11 +119,6 @@ def main() -> None:
         md.append(f"| {r['chunks']} | {r['bundle_kb']:.0f} | {r['first']['wall_s']:.2f} | {r['second']['wall_s']:.2f} | "
                   f"{r['second']['library_s']} | {r['chunk_proofs_s']:.2f} | {r['accumulators']} | "
                   f"{r['decider_batched_s']:.2f} | {r['decider_separate_s']:.2f} |")
-    if fold_row:
-        md += ["", "| folded CI-sized run (1 chunk proof of 4 steps, fan-in 1, logrows 21) | bundle KB | verify, first s | "
-               "verify, second s | (library s) |", "| --- | --- | --- | --- | --- |",
-               f"| run proof only | {fold_row['bundle_kb']:.0f} | {fold_row['first']['wall_s']:.2f} | "
-               f"{fold_row['second']['wall_s']:.2f} | {fold_row['second']['library_s']} |"]
     save(args.out, data, "\n".join(md) + "\n")
     print("\n".join(md))
 

@@ -1,6 +1,7 @@
 """Verify a public bundle with public files alone: one call, in the stages a reader follows top to bottom.
 
-    1 read      the manifest, and every file it names hashed once (files, manifest)
+    1 read      the manifest, every file it names hashed once (files, manifest), and the bundle's
+                SRS verifier part bound to the full SRS the manifest names, which this machine hashed (srs)
     2 derive    from the claims: the step graph (run), the settings (circuit), the vk (vk), and for a
                 folded run the aggregation vk; each compared with the bundle's file, never taken from it
     3 prove     every proof verified against the derived keys (proofs, or fold + pairing)
