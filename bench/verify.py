@@ -1,6 +1,6 @@
 """What verification costs as a run grows: one table, one run.
 
-    python bench/verify.py [--chunks 1,2,4,8] [--fold] [--out verify]
+    python bench/verify.py [--chunks 1,2,4,8] [--out verify]
 
 For each N: a logistic-regression run (8 features, batch 4, one SGD step per proof) of N chunk
 proofs, proved once, then side by side, each in a fresh process:
