@@ -86,12 +86,12 @@ def decide_all(accumulators: list[list[str]], g2: tuple, s_g2: tuple) -> int | N
     for p, q in points:
         r = secrets.randbits(128) | 1
         lhs, rhs = bn.add(lhs, bn.multiply(p, r)), bn.add(rhs, bn.multiply(q, r))
-    if _product_is_one(lhs, g2, bn.neg(rhs), s_g2):
+    if pairings_equal(lhs, g2, rhs, s_g2):
         return None
-    return next((i for i, (p, q) in enumerate(points) if not _product_is_one(p, g2, bn.neg(q), s_g2)), 0)
+    return next((i for i, (p, q) in enumerate(points) if not pairings_equal(p, g2, q, s_g2)), 0)
 
 
-def _product_is_one(a: tuple, a2: tuple, b: tuple, b2: tuple) -> bool:
-    """e(a, a2) * e(b, b2) = 1 with two Miller loops and one final exponentiation."""
-    f = bn.pairing(a2, a, final_exponentiate=False) * bn.pairing(b2, b, final_exponentiate=False)
+def pairings_equal(a1: tuple, b1: tuple, a2: tuple, b2: tuple) -> bool:
+    """e(a1, b1) == e(a2, b2) with a_i in G1, b_i in G2: two Miller loops, one final exponentiation."""
+    f = bn.pairing(b1, a1, final_exponentiate=False) * bn.pairing(b2, bn.neg(a2), final_exponentiate=False)
     return bn.final_exponentiate(f) == bn.FQ12.one()

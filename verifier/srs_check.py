@@ -32,12 +32,13 @@ import time
 from pathlib import Path
 
 from py_ecc import optimized_bn128 as bn
-from py_ecc.optimized_bn128 import FQ, FQ2, FQ12
+from py_ecc.optimized_bn128 import FQ, FQ2
 
 from circuits import srs as srs_mod
 from circuits.artifacts import ArtifactError
 
 from .bundle import Rejected
+from .decider import pairings_equal
 
 P = bn.field_modulus
 R = bn.curve_order
@@ -126,12 +127,6 @@ def _sum(points):
     for pt in points:
         acc = bn.add(acc, pt)
     return acc
-
-
-def pairings_equal(a1, b1, a2, b2) -> bool:
-    """e(a1, b1) == e(a2, b2) with a_i in G1, b_i in G2: one final exponentiation for both."""
-    f = bn.pairing(b1, a1, final_exponentiate=False) * bn.pairing(b2, bn.neg(a2), final_exponentiate=False)
-    return bn.final_exponentiate(f) == FQ12.one()
 
 
 def _sample(population: int, m: int) -> list[int]:
