@@ -76,10 +76,11 @@ def _keys(children: list[Path], logrows: int, srs: Path) -> tuple[Path, Path]:
     return vk, pk
 
 
-def fold_node(children: list[Path], out: Path, srs: Path, top: bool) -> tuple[Path, Path]:
+def fold_node(children: list[Path], out: Path, srs: Path, top: bool, fan_in: int) -> tuple[Path, Path]:
     """Aggregate `children` into `out` (kept if it exists) with their cached key; (vk, pk) of it.
-    The run proof (`top`) uses the EVM transcript; inner levels Poseidon, which the next level verifies."""
-    k = logrows_for(len(children))
+    The run proof (`top`) uses the EVM transcript; inner levels Poseidon, which the next level verifies.
+    Every node is at the tree's logrows (`fan_in`'s), a node with fewer children too."""
+    k = logrows_for(fan_in)
     vk, pk = _keys(children, k, srs)
     if not out.exists():
         pipeline.aggregate(children, out, pk, k, srs, "evm" if top else "poseidon")
@@ -109,12 +110,13 @@ def full_srs(digest: str, given: Path | None) -> Path:
     return found
 
 
-def check_srs(srs: Path, levels: list, fan_in: int) -> None:
-    """Every level is proved on the chunk proofs' SRS (one tau), so it must reach the fold's logrows."""
-    need, have = max(logrows_for(len(g)) for lv in levels for g in lv), srs_mod.logrows_of(srs)
-    if have < need:
+def check_srs(srs: Path, fan_in: int) -> None:
+    """Every level is proved on the chunk proofs' SRS (one tau), at exactly the tree's logrows."""
+    need, have = logrows_for(fan_in), srs_mod.logrows_of(srs)
+    if have != need:
         raise ArtifactError(
-            f"the bundle's SRS has logrows {have}; folding {fan_in} proof(s) needs {need} "
+            f"the bundle's SRS has logrows {have}; folding at fan-in {fan_in} needs exactly {need} "
+            f"({'a smaller SRS cannot hold the aggregation' if have < need else 'ezkl would cut a larger one down on every load, for hours'}), "
             f"with the same tau as the chunk proofs: set the run up with `zkpot setup --fold-fan-in {fan_in}`"
         )
 
@@ -142,9 +144,9 @@ def fold(public: Path, fan_in: int, keep_keys: bool = True, on_node=lambda level
     chunks = [public / c["proof"] for c in m["chunks"]]
     levels = plan(len(chunks), fan_in)
     srs = full_srs(m["srs"]["sha256"], srs)
-    check_srs(srs, levels, fan_in)
+    check_srs(srs, fan_in)
     if not all(node_made(public, d, i, len(g)) for d, groups in enumerate(levels, start=1) for i, g in enumerate(groups)):
-        check_memory(min(fan_in, len(chunks)))  # (nodes made on a Ray cluster are only recorded here)
+        check_memory(fan_in)  # (nodes made on a Ray cluster are only recorded here)
     tree, below = [], chunks
     for depth, groups in enumerate(levels, start=1):
         top = depth == len(levels)
@@ -154,11 +156,11 @@ def fold(public: Path, fan_in: int, keep_keys: bool = True, on_node=lambda level
             start = time.perf_counter()
             out, vk_file = public / node_path(depth, i), public / vk_name(depth, len(children))
             if not node_made(public, depth, i, len(children)):  # (a resumed fold needs no key for done nodes)
-                vk, pk = fold_node(children, out, srs, top)
+                vk, pk = fold_node(children, out, srs, top, fan_in)
                 used.add(pk)
                 with atomic_path(vk_file) as tmp:
                     tmp.write_bytes(vk.read_bytes())
-            nodes.append({"proof": node_path(depth, i), "children": group, "logrows": logrows_for(len(children)),
+            nodes.append({"proof": node_path(depth, i), "children": group, "logrows": logrows_for(fan_in),
                           "vk": vk_name(depth, len(children))})
             on_node(depth, i + 1, len(groups), time.perf_counter() - start)
         if not keep_keys:

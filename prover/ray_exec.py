@@ -62,12 +62,12 @@ class _Prover:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def _fold(children: list[bytes], srs: bytes, top: bool) -> tuple[bytes, bytes, float]:
+def _fold(children: list[bytes], srs: bytes, top: bool, fan_in: int) -> tuple[bytes, bytes, float]:
     """A Ray task: fold the given proofs (a node of the tree) on this node; (proof, vk, seconds)."""
     import shutil
     import tempfile
 
-    check_memory(len(children))
+    check_memory(fan_in)
     d = Path(tempfile.mkdtemp(prefix="zkpot-ray-fold-"))
     try:
         paths = [d / f"child_{j}.json" for j in range(len(children))]
@@ -75,7 +75,7 @@ def _fold(children: list[bytes], srs: bytes, top: bool) -> tuple[bytes, bytes, f
             path.write_bytes(b)
         (d / "kzg.srs").write_bytes(srs)
         start = time.perf_counter()
-        vk, _ = fold_node(paths, d / "node.json", d / "kzg.srs", top)
+        vk, _ = fold_node(paths, d / "node.json", d / "kzg.srs", top, fan_in)
         return (d / "node.json").read_bytes(), vk.read_bytes(), time.perf_counter() - start
     finally:
         shutil.rmtree(d, ignore_errors=True)
@@ -111,7 +111,7 @@ def prove_ray(run, chunks: list[int], address: str | None = None, on_chunk=lambd
                 f"or prove without --fold and run `zkpot fold` afterwards"
             )
         cpus = int(ray.cluster_resources().get("CPU", 1))
-        folder = Folder(ray, run, levels, on_node) if levels else None
+        folder = Folder(ray, run, levels, fold_fan_in, on_node) if levels else None
         if chunks:
             n = max(1, min(provers or cpus // cpus_per_prover, len(chunks)))
             blobs = {"pk.key": ray.put(run.pk.read_bytes()), "step.ezkl": ray.put(run.compiled.read_bytes()),
@@ -176,12 +176,12 @@ def _result(ray, ref, who: str):
 
 
 def fold_plan(run, fan_in: int) -> list:
-    """The fold tree of the run's chunks, refused now (before hours of proving) if the SRS is too small."""
+    """The fold tree of the run's chunks, refused now (before hours of proving) if the SRS does not fit it."""
     from prover.prove import chunks_of
     from verifier.fold_tree import plan
 
     levels = plan(len(chunks_of(run)), fan_in)
-    check_srs(run.srs, levels, fan_in)
+    check_srs(run.srs, fan_in)
     return levels
 
 
@@ -189,8 +189,8 @@ class Folder:
     """The fold tree's nodes as Ray tasks: each submitted once its inputs exist, its proof and vk
     written into RUN/public/fold/ under the names `zkpot fold` uses, which then finds them made."""
 
-    def __init__(self, ray, run, levels: list, on_node):
-        self.ray, self.run, self.levels, self.on_node = ray, run, levels, on_node
+    def __init__(self, ray, run, levels: list, fan_in: int, on_node):
+        self.ray, self.run, self.levels, self.fan_in, self.on_node = ray, run, levels, fan_in, on_node
         self.out = lambda d, i: run.public / node_path(d, i)
         self.vk = lambda d, i: run.public / vk_name(d, len(levels[d - 1][i]))
         self.task = ray.remote(num_cpus=0, resources={FOLD_RESOURCE: 1}, max_calls=1)(_fold)
@@ -207,7 +207,7 @@ class Folder:
         for d, i in ready(self.levels, self.have):
             if (d, i) not in self.running.values():
                 children = [self.input(d - 1, j).read_bytes() for j in self.levels[d - 1][i]]
-                self.running[self.task.remote(children, self.srs, d == len(self.levels))] = (d, i)
+                self.running[self.task.remote(children, self.srs, d == len(self.levels), self.fan_in)] = (d, i)
 
     def pending(self) -> list:
         return list(self.running)

@@ -27,10 +27,10 @@ from verifier.verify import verify_bundle
 ONE_CHUNK = {**SMALL, "steps_per_proof": 4}
 
 
-def fold_or_skip(public, fan_in: int):
+def fold_or_skip(public, fan_in: int, keep_keys: bool = True):
     """Fold, or skip where this machine's disk cannot hold the aggregation key (CI disks vary)."""
     try:
-        return fold(public, fan_in)
+        return fold(public, fan_in, keep_keys=keep_keys)
     except DiskSpaceError as e:
         pytest.skip(str(e))
 
@@ -340,8 +340,9 @@ def test_two_level_fold_with_a_forged_level1_accumulator(tmp_path_factory):
     chunk.write_text(json.dumps(p))
     edit_manifest(run.public, lambda m: m["final"].update(commitment=p["instances"][0][0]))
     rehash(run.public)
-    tree = fold_or_skip(run.public, 2)
+    tree = fold_or_skip(run.public, 2, keep_keys=False)  # three logrows-22 keys: 53 GB kept, 35 GB one level at a time
     assert [[n["children"] for n in level] for level in tree["levels"]] == [[[0, 1], [2]], [[0, 1]]]
+    assert {n["logrows"] for level in tree["levels"] for n in level} == {22}  # the 1-child node too: no SRS downsizing
     top = run.public / tree["levels"][-1][0]["proof"]
     from circuits import pipeline
 
@@ -365,6 +366,25 @@ def test_fold_refuses_what_does_not_fit(run_a):
         fold(run_a.public, 4)  # its proofs were made with a logrows-15 SRS: another tau than a fold needs
     with pytest.raises(ValueError, match="fan-in 1 folds a single proof"):
         fold(run_a.public, 1)
+
+
+def test_fold_refuses_an_srs_larger_than_its_tree(tmp_path):
+    """Every node of a fan-in-F tree is at logrows_for(F), and the SRS must be exactly that big:
+    ezkl cuts a larger one down on every load (a serial FFT over 2^k points, 45+ min from 22 to 21)."""
+    import struct
+
+    from circuits.artifacts import ArtifactError
+    from prover.fold import check_srs
+
+    big = tmp_path / "k22.srs"  # sparse: only logrows_of's header and size matter here
+    with open(big, "wb") as f:
+        f.write(struct.pack("<I", 22))
+        f.truncate(4 + (128 << 22) + 256)
+    check_srs(big, 2)
+    with pytest.raises(ArtifactError, match="needs exactly 21 .*cut a larger one down"):
+        check_srs(big, 1)
+    with pytest.raises(ArtifactError, match="needs exactly 23 .*smaller SRS cannot hold"):
+        check_srs(big, 3)
 
 
 def test_fold_refuses_a_key_the_disk_cannot_hold(tmp_path, monkeypatch):

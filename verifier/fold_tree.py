@@ -15,7 +15,11 @@ AGGREGATE_GB_AT_21 = 18.7  # aggregate
 
 
 def logrows_for(fan_in: int) -> int:
-    """An aggregation verifies each inner proof in just over 2^20 rows (measured with ezkl 22.3.0)."""
+    """The logrows of every node of a fan-in-`fan_in` tree, a node with fewer children too.
+
+    An aggregation verifies each inner proof in just over 2^20 rows (measured with ezkl 22.3.0).
+    One size for the whole tree because the SRS is made at it: ezkl cuts a larger SRS down on every
+    load, a serial FFT over 2^k G1 points (45+ minutes from 22 to 21, measured)."""
     return 21 + math.ceil(math.log2(fan_in))
 
 

@@ -21,19 +21,19 @@ from circuits.artifacts import atomic_path, read_json
 from circuits.srs import cache_dir
 
 from .errors import CannotCheck, Rejected
-from .fold_tree import available_gb, key_id, logrows_for, setup_gb
+from .fold_tree import available_gb, key_id, setup_gb
 
 
-def derived_aggregation_vk(claims: dict, onnx: Path, full_srs, srs_sha256: str, fan_in: int,
+def derived_aggregation_vk(claims: dict, onnx: Path, full_srs, srs_sha256: str, fan_in: int, logrows: int,
                            say=lambda message: None) -> Path:
-    """The vk of a level-1 aggregation of `fan_in` proofs of the claims' circuit, with the SRS of this
-    sha256 (`full_srs()` gives its file, asked for only when the vk is not cached)."""
-    target = derive.derived_dir(claims, onnx) / f"aggregation-{fan_in}-{srs_sha256[:32]}.vk"
+    """The vk of a level-1 aggregation of `fan_in` proofs of the claims' circuit at `logrows`, with the
+    SRS of this sha256 (`full_srs()` gives its file, asked for only when the vk is not cached)."""
+    target = derive.derived_dir(claims, onnx) / f"aggregation-{fan_in}-{logrows}-{srs_sha256[:32]}.vk"
     if target.is_file():
         return target
     srs = full_srs()
     say(f"deriving the fan-in-{fan_in} aggregation vk: a sample proof, then setup_aggregate "
-        f"(minutes, ~{setup_gb(logrows_for(fan_in)):.0f} GB; once per circuit)")
+        f"(minutes, ~{setup_gb(logrows):.0f} GB; once per circuit)")
     circuit = derive.derived_circuit(claims, onnx)
     with tempfile.TemporaryDirectory(prefix="zkpot-rebuild-") as tmp:
         tmp = Path(tmp)
@@ -41,7 +41,7 @@ def derived_aggregation_vk(claims: dict, onnx: Path, full_srs, srs_sha256: str, 
         sample = _sample_proof(onnx, circuit, tmp / "pk.key", srs, tmp / "sample.json")
         protocol = read_json(sample, max_bytes=1 << 30)["protocol"]
         with atomic_path(target) as out:
-            out.write_bytes(_aggregation_vk([sample] * fan_in, [protocol] * fan_in, logrows_for(fan_in), srs,
+            out.write_bytes(_aggregation_vk([sample] * fan_in, [protocol] * fan_in, logrows, srs,
                                             srs_sha256, tmp / "aggregation.vk"))
     return target
 

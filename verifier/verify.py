@@ -354,11 +354,12 @@ def verify_fold(b: Bundle, d: Derived, bind: bool, report: Report, say) -> list[
                               "(a level-1 aggregate as the sample, ~19 GB) is not implemented")
         from .rebuild import derived_aggregation_vk
 
-        fan_in = len(top["children"])
-        vk = derived_aggregation_vk(d.claims, d.onnx, lambda: full_srs(b), b.srs["sha256"], fan_in, say)
+        fan_in, tree_fan_in = len(top["children"]), int(b.m["fold"]["fan_in"])
+        vk = derived_aggregation_vk(d.claims, d.onnx, lambda: full_srs(b), b.srs["sha256"], fan_in,
+                                    logrows_for(tree_fan_in), say)
         if vk.read_bytes() != b.path(top["vk"]).read_bytes():
             raise Rejected("vk", f"{top['vk']} is not the aggregation key of the claims' circuit (fan-in {fan_in}, "
-                                 f"logrows {logrows_for(fan_in)}): the run proof folds proofs of another circuit")
+                                 f"logrows {logrows_for(tree_fan_in)}): the run proof folds proofs of another circuit")
         report.passed.append(("vk", f"{top['vk']} = setup_aggregate(derived circuit, SRS), byte for byte"))
     else:
         report.unbound.append(f"{top['vk']} is the bundle's own (--trust-bundle-keys)")
@@ -413,8 +414,9 @@ def check_tree(m: dict) -> None:
         raise Rejected("fold", "fold tree malformed") from None
     if recorded != expected:
         raise Rejected("fold", f"tree {recorded} is not the fan-in-{fold['fan_in']} tree over {len(m['chunks'])} chunks")
-    if logrows != [logrows_for(len(g)) for level in expected for g in level]:
-        raise Rejected("fold", "a fold node claims logrows other than its fan-in needs")
+    if set(logrows) != {logrows_for(int(fold["fan_in"]))}:
+        raise Rejected("fold", f"a fold node claims logrows other than the fan-in-{fold['fan_in']} tree's "
+                               f"({logrows_for(int(fold['fan_in']))})")
 
 
 def unfold(instances: list[str], levels: list, S: int) -> tuple[list[list[str]], list[list[str]]]:
