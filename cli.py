@@ -136,7 +136,8 @@ LR = typer.Option(0.5, help="SGD learning rate (a constant of the circuit).")
 MOMENTUM = typer.Option(0.0, help="SGD momentum (adds a velocity buffer to the committed state).")
 WEIGHT_DECAY = typer.Option(0.0, help="L2 weight decay added to the gradient.")
 BATCH_SIZE = typer.Option(16, help="Rows per batch (a constant of the circuit).")
-STEPS_PER_PROOF = typer.Option(1, help="SGD steps unrolled into one circuit (must divide epochs x batches): fewer, larger proofs.")
+STEPS_PER_PROOF = typer.Option("1", help="SGD steps unrolled into one circuit (must divide epochs x batches): fewer, larger proofs; "
+                                      "`auto` (train): the most that --memory-gb proves.")
 SCALE = typer.Option(8, help="Fixed-point scale: values are integers times 2^-scale.")
 FEATURE_BOUND = typer.Option(4.0, help="Declared bound: standardised features are clipped to +-this (public; sizes the circuit).")
 WEIGHT_BOUND = typer.Option(2.0, help="Declared bound on every weight of every state (public; sizes the circuit); a run that leaves it is refused.")
@@ -146,9 +147,17 @@ def _claims_config(model, hidden, loss, lr, momentum, weight_decay, batch_size, 
                    feature_bound, weight_bound, **rest):
     from prover.config import RunConfig
 
+    from prover.sizing import AUTO
+
+    if steps_per_proof.strip().lower() == "auto":
+        steps = AUTO
+    elif steps_per_proof.strip().isdigit() and int(steps_per_proof) >= 1:
+        steps = int(steps_per_proof)
+    else:
+        raise ValueError(f"--steps-per-proof must be a positive integer or auto, got {steps_per_proof!r}")
     return RunConfig(model=model, hidden=[int(h) for h in hidden.split(",") if h.strip()], loss=loss, lr=lr,
                      momentum=momentum, weight_decay=weight_decay, batch_size=batch_size,
-                     steps_per_proof=steps_per_proof, scale=scale, feature_bound=feature_bound,
+                     steps_per_proof=steps, scale=scale, feature_bound=feature_bound,
                      weight_bound=weight_bound, **rest)
 
 
@@ -166,7 +175,7 @@ def train(
     weight_decay: float = WEIGHT_DECAY,
     batch_size: int = BATCH_SIZE,
     epochs: int = typer.Option(2, help="Passes over the committed batches."),
-    steps_per_proof: int = STEPS_PER_PROOF,
+    steps_per_proof: str = STEPS_PER_PROOF,
     rows: Optional[int] = typer.Option(None, help="Train on this many rows of the data (default: all)."),
     features: Optional[int] = typer.Option(None, help="Keep only the first N feature columns."),
     base: Optional[Path] = typer.Option(None, help="Base model weights (.safetensors or torch state dict). Default: seeded init."),
@@ -175,6 +184,7 @@ def train(
     scale: int = SCALE,
     feature_bound: float = FEATURE_BOUND,
     weight_bound: float = WEIGHT_BOUND,
+    memory_gb: Optional[float] = typer.Option(None, help="Proving memory budget for --steps-per-proof auto (default: 80% of this machine's RAM)."),
 ):
     """Train in fixed point, exactly as the circuit computes; compare with a float run."""
     from prover import train as tr
@@ -189,7 +199,7 @@ def train(
                                  feature_bound, weight_bound, epochs=epochs, data=str(data) if data else None,
                                  label=label, features=features, rows=rows, base=str(base) if base else None,
                                  seed=seed, schedule_seed=schedule_seed)
-            tr.prepare(rd, cfg, progress=_say)
+            tr.prepare(rd, cfg, progress=_say, memory_gb=memory_gb)
         _train_steps(rd)
 
 
@@ -221,7 +231,7 @@ def circuit(
     momentum: float = MOMENTUM,
     weight_decay: float = WEIGHT_DECAY,
     batch_size: int = BATCH_SIZE,
-    steps_per_proof: int = STEPS_PER_PROOF,
+    steps_per_proof: str = STEPS_PER_PROOF,
     scale: int = SCALE,
     feature_bound: float = FEATURE_BOUND,
     weight_bound: float = WEIGHT_BOUND,

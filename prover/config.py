@@ -19,7 +19,7 @@ class RunConfig:
     weight_decay: float = 0.0
     batch_size: int = 16
     epochs: int = 2
-    steps_per_proof: int = 1          # SGD steps unrolled in one circuit; must divide epochs x batches
+    steps_per_proof: int = 1          # SGD steps unrolled in one circuit; must divide epochs x batches (0: auto)
     data: str | None = None           # .csv / .npz; None: built-in breast-cancer data
     label: str | None = None          # CSV label column; None: the last column
     features: int | None = None       # keep the first N feature columns (None: all)
@@ -65,8 +65,8 @@ class RunConfig:
         return cls(**raw)
 
     def validate(self) -> None:
-        if self.batch_size < 1 or self.epochs < 1 or self.steps_per_proof < 1:
-            raise ValueError("batch size, epochs and steps per proof must be at least 1")
+        if self.batch_size < 1 or self.epochs < 1 or self.steps_per_proof < 0:
+            raise ValueError("batch size and epochs must be at least 1, steps per proof at least 1 (or auto)")
         if not (self.lr > 0 and self.lr < 1e3):
             raise ValueError(f"learning rate must be positive, got {self.lr}")
         if not 0 <= self.momentum < 1:

@@ -16,6 +16,7 @@ from models.step import layout_of
 from verifier import protocol as P
 
 from .config import RunConfig
+from .sizing import AUTO
 
 
 def claims_of(cfg: RunConfig, features: int, outputs: int) -> dict:
@@ -33,6 +34,8 @@ def preregister(cfg: RunConfig, features: int, outputs: int, out: Path, srs: Pat
                 progress=print) -> dict:
     """OUT/claims.json, step.onnx, settings.json, vk.key and kzg.srs (the SRS's verifier part); returns
     the SRS identity."""
+    if cfg.steps_per_proof == AUTO:
+        raise ValueError("--steps-per-proof auto needs the run's step count (epochs x batches): give `circuit` a number")
     if cfg.model not in zoo.BUILTIN:
         raise ValueError(f"model {cfg.model!r}: pre-registration derives built-in models only (a verifier cannot trace yours)")
     claims = claims_of(cfg, features, outputs)

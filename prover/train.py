@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
+import tempfile
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,6 +29,7 @@ from verifier.schedule import schedule
 
 from .commit import (batch_vector, commitment, load_or_create_master_key, partition, private_seed, salt_values,
                      salt_words, to_felts)
+from . import sizing
 from .config import RunConfig
 from .run import RunDir
 
@@ -94,8 +99,10 @@ def evaluate(module, layout: Layout, params: torch.Tensor, X: np.ndarray, Y: np.
     return float(((out - y) ** 2).mean())
 
 
-def prepare(run: RunDir, cfg: RunConfig, progress=print) -> None:
-    """Data, private partition, and the circuit, which is a function of the public claims alone."""
+def prepare(run: RunDir, cfg: RunConfig, progress=print, memory_gb: float | None = None) -> None:
+    """Data, private partition, and the circuit, which is a function of the public claims alone.
+    Steps per proof `sizing.AUTO`: the largest that a prover with `memory_gb` (default: 80% of
+    this machine's RAM) proves."""
     cfg.validate()
     run.private.mkdir(mode=0o700, parents=True, exist_ok=True)
     master = load_or_create_master_key(run.master_key)
@@ -103,6 +110,10 @@ def prepare(run: RunDir, cfg: RunConfig, progress=print) -> None:
     module = build_model(cfg, X.shape[1], out)
     layout = layout_of(module, cfg.batch_size, X.shape[1], Y.shape[1], cfg.momentum > 0)
     parts = partition(len(X), cfg.batch_size, private_seed(master, "partition"))
+    sized = None
+    if cfg.steps_per_proof == sizing.AUTO:
+        sized = tempfile.TemporaryDirectory(prefix="zkpot-sizing-")
+        cfg = _sized(cfg, module, layout, len(parts), Path(sized.name), memory_gb, progress)
     if (len(parts) * cfg.epochs) % cfg.steps_per_proof:
         raise ValueError(f"steps per proof ({cfg.steps_per_proof}) must divide the run's "
                          f"{len(parts) * cfg.epochs} steps ({cfg.epochs} epochs x {len(parts)} batches)")
@@ -114,19 +125,51 @@ def prepare(run: RunDir, cfg: RunConfig, progress=print) -> None:
     with atomic_path(run.base_model) as tmp:
         save_file({k: v.detach().contiguous() for k, v in module.named_parameters()}, str(tmp))
 
-    claims = derive.circuit_claims(cfg.run_claims(layout, len(parts)))
-    progress(f"exporting {cfg.steps_per_proof} SGD step(s) to ONNX (make_fx over torch.func.grad)")
-    with _user_model(cfg.model):
-        derive.trace(claims, module, run.onnx)
-    progress("ezkl: settings from the claims (public samples), compile")
+    if sized is not None:  # the chosen size's step graph and settings are already derived
+        with sized:
+            chosen = Path(sized.name) / str(cfg.steps_per_proof)
+            for src, dst in ((chosen / "step.onnx", run.onnx), (chosen / "settings.json", run.settings)):
+                with atomic_path(dst) as tmp:
+                    shutil.copyfile(src, tmp)
+    else:
+        progress(f"exporting {cfg.steps_per_proof} SGD step(s) to ONNX (make_fx over torch.func.grad)")
+        _derive_into(cfg, module, layout, len(parts), run.onnx, run.settings)
+    progress("ezkl: compile")
     with _ezkl_compiling(cfg.model):
-        derive.settings_for(claims, run.onnx, run.settings)
         pipeline.compile_circuit(run.onnx, run.settings, run.compiled)
 
     progress("committing to the batches")
     commitments = [commitment(batch_felts(X, Y, parts, b, master, cfg.scale)) for b in range(len(parts))]
     write_json(run.dataset, {"batch_commitments": commitments, "root": commitment(commitments)})
     cfg.save(run.config)  # last: config.json marks a finished prepare; a killed one is redone from scratch
+
+
+def _derive_into(cfg: RunConfig, module, layout: Layout, num_batches: int, onnx: Path, settings: Path) -> None:
+    """step.onnx and settings.json of cfg's circuit: the public claims' (samples within the bounds)."""
+    claims = derive.circuit_claims(cfg.run_claims(layout, num_batches))
+    with _user_model(cfg.model):
+        derive.trace(claims, module, onnx)
+    with _ezkl_compiling(cfg.model):
+        derive.settings_for(claims, onnx, settings)
+
+
+def _sized(cfg: RunConfig, module, layout: Layout, num_batches: int, work: Path, memory_gb, progress) -> RunConfig:
+    """cfg with the steps per proof sizing.choose picks, each candidate derived into work/<S>/."""
+    budget = sizing.default_budget_gb() if memory_gb is None else memory_gb
+
+    def derive_at(S: int) -> tuple[int, int]:
+        d = work / str(S)
+        if not (d / "settings.json").exists():
+            d.mkdir(parents=True, exist_ok=True)
+            _derive_into(replace(cfg, steps_per_proof=S), module, layout, num_batches, d / "step.onnx", d / "settings.json")
+        s = read_json(d / "settings.json")
+        return int(s["num_rows"]), int(s["run_args"]["logrows"])
+
+    progress(f"sizing chunks to a {budget:.1f} GB proving budget (logrows <= {sizing.max_logrows(budget)})")
+    S, k = sizing.choose(num_batches * cfg.epochs, derive_at, budget, progress)
+    progress(f"steps per proof: {S} (logrows {k}, ~{sizing.prove_gb(k):.1f} GB to prove), "
+             f"{num_batches * cfg.epochs // S} chunk proof(s)")
+    return replace(cfg, steps_per_proof=S)
 
 
 def check_bound(cfg: RunConfig, what: str, state: torch.Tensor) -> None:

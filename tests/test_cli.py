@@ -56,6 +56,10 @@ def test_inspect(run_a):
         (["--model", "nope.py:Net"], "model file not found"),
         (["--base", "missing.safetensors"], "base model not found"),
         (["--lr", "-1"], "learning rate"),
+        (["--steps-per-proof", "two"], "--steps-per-proof must be a positive integer or auto"),
+        (["--steps-per-proof", "0"], "--steps-per-proof must be a positive integer or auto"),
+        (["--steps-per-proof", "auto", "--memory-gb", "0.5", "--rows", "8", "--features", "4", "--batch-size", "4"],
+         "one SGD step needs logrows 15 (~0.7 GB to prove), more than a 0.5 GB budget"),
     ],
 )
 def test_train_bad_input_is_one_line(tmp_path, args, message):
