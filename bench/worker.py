@@ -45,13 +45,13 @@ def _patch_run_args(spec: dict) -> None:
     base = over.pop("base", "zkpot")
     orig = pipeline.run_args
 
-    def run_args(scale: int):
+    def run_args(scale: int, decomposition=None):
         if base == "ezkl-default":
             ra = ezkl.PyRunArgs()  # ezkl's defaults, with the visibilities and scale zkpot must keep
             ra.input_visibility, ra.output_visibility, ra.param_visibility = "hashed", "hashed", "fixed"
             ra.input_scale = ra.param_scale = scale
         else:
-            ra = orig(scale)
+            ra = orig(scale, *([decomposition] if decomposition else []))
         for k, v in over.items():
             setattr(ra, k, tuple(v) if isinstance(v, list) else v)
         return ra

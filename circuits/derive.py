@@ -33,6 +33,7 @@ from .artifacts import atomic_path, sha256_file
 from .srs import cache_dir
 
 DISCARD = os.devnull  # where a proving key nobody needs is written
+TABLE_SLACK = 64      # rows a lookup table needs beside its entries (blinding and the unusable last rows), at most
 
 
 def circuit_claims(run: dict) -> dict:
@@ -53,7 +54,7 @@ def tool_versions() -> dict:
 
 def claims_id(claims: dict) -> str:
     """Names everything derived from these claims with these tools."""
-    return hashlib.sha256(canonical({"claims": claims, "tools": tool_versions()})).hexdigest()
+    return hashlib.sha256(canonical({"claims": claims, "tools": tool_versions(), "derivation": P.DERIVATION})).hexdigest()
 
 
 # --- the step graph ------------------------------------------------------------------------------
@@ -114,12 +115,32 @@ def public_samples(claims: dict) -> list[list[float]]:
 
 
 def settings_for(claims: dict, onnx: Path, out: Path) -> None:
-    """gen_settings at the claimed scale, calibrated on the public samples, in canonical form."""
+    """gen_settings at the claimed scale, calibrated on the public samples, in canonical form.
+
+    The range-check decomposition is the first of P.DECOMPOSITIONS after which a smaller base no
+    longer lowers logrows: a small circuit's height is often set by the range-check table alone
+    (16,384 rows force logrows 15 on a 3,300-row circuit; 4,096 x 3 legs proves it at 13)."""
     with tempfile.TemporaryDirectory(prefix="zkpot-derive-") as tmp:
         samples = Path(tmp) / "samples.json"
         pipeline.write_input(samples, *public_samples(claims))
-        pipeline.gen_settings(onnx, out, claims["scale"])
-        pipeline.calibrate(samples, onnx, out, claims["scale"], P.MAX_LOGROWS, P.CALIBRATION_MARGIN)
+        best = None
+        for base, legs in P.DECOMPOSITIONS:
+            candidate = Path(tmp) / f"settings-{base}x{legs}.json"
+            try:
+                pipeline.gen_settings(onnx, candidate, claims["scale"], (base, legs))
+                k = pipeline.calibrate(samples, onnx, candidate, claims["scale"], P.MAX_LOGROWS,
+                                       P.CALIBRATION_MARGIN)["run_args"]["logrows"]
+            except pipeline.CircuitError:
+                if best is None:
+                    raise
+                break  # (more legs can push a circuit past MAX_LOGROWS: then the previous one stands)
+            if best is not None and k >= best[0]:
+                break
+            best = (k, candidate)
+            if base + TABLE_SLACK <= 2 ** (k - 1):
+                break  # the table fits a logrow less: it is not what sets the height
+        with atomic_path(out) as tmp_out:
+            tmp_out.write_bytes(best[1].read_bytes())
 
 
 # --- cached derivation ---------------------------------------------------------------------------

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import ezkl
 
+from verifier import protocol as P
+
 from .artifacts import ArtifactError, atomic_path, read_json, write_json
 
 logging.getLogger("ezkl").setLevel(logging.ERROR)  # ezkl logs through Python logging; keep stdout ours
@@ -43,7 +45,7 @@ def call(stage: str, fn, *args, **kwargs):
     return ok
 
 
-def run_args(scale: int) -> ezkl.PyRunArgs:
+def run_args(scale: int, decomposition: tuple[int, int] = P.DECOMPOSITIONS[0]) -> ezkl.PyRunArgs:
     ra = ezkl.PyRunArgs()
     ra.input_visibility = "hashed"
     ra.output_visibility = "hashed"
@@ -54,12 +56,13 @@ def run_args(scale: int) -> ezkl.PyRunArgs:
     # circuit pays for (83 -> 60 opened evaluations for a 4-step chunk; the chunk then folds at
     # logrows 21 instead of 22) and proving is no slower.
     ra.num_inner_cols = 1
+    ra.decomp_base, ra.decomp_legs = decomposition  # range checks: `legs` lookups into a table of `base` rows
     return ra
 
 
-def gen_settings(onnx: Path, settings: Path, scale: int) -> None:
+def gen_settings(onnx: Path, settings: Path, scale: int, decomposition: tuple[int, int] = P.DECOMPOSITIONS[0]) -> None:
     with atomic_path(settings) as tmp:
-        call("gen_settings", ezkl.gen_settings, str(onnx), str(tmp), py_run_args=run_args(scale))
+        call("gen_settings", ezkl.gen_settings, str(onnx), str(tmp), py_run_args=run_args(scale, decomposition))
 
 
 def calibrate(samples: Path, onnx: Path, settings: Path, scale: int, max_logrows: int = 20, margin: int = 2) -> dict:

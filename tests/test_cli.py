@@ -58,8 +58,8 @@ def test_inspect(run_a):
         (["--lr", "-1"], "learning rate"),
         (["--steps-per-proof", "two"], "--steps-per-proof must be a positive integer or auto"),
         (["--steps-per-proof", "0"], "--steps-per-proof must be a positive integer or auto"),
-        (["--steps-per-proof", "auto", "--memory-gb", "0.5", "--rows", "8", "--features", "4", "--batch-size", "4"],
-         "one SGD step needs logrows 15 (~0.7 GB to prove), more than a 0.5 GB budget"),
+        (["--steps-per-proof", "auto", "--memory-gb", "0.1", "--rows", "8", "--features", "4", "--batch-size", "4"],
+         "GB to prove), more than a 0.1 GB budget proves (--memory-gb)"),
     ],
 )
 def test_train_bad_input_is_one_line(tmp_path, args, message):

@@ -54,19 +54,24 @@ def test_one_step_that_does_not_fit():
 
 
 def test_auto_on_a_real_run(tmp_path):
-    """The SMALL run (4 SGD steps) fits one chunk at logrows 15: auto picks 4, and its step graph and
-    settings are exactly those of an explicit --steps-per-proof 4 (what the verifier derives)."""
+    """The SMALL run (4 SGD steps) fits one chunk: with the budget its 4-step circuit needs, auto picks 4,
+    and its step graph and settings are exactly those of an explicit --steps-per-proof 4 (what the
+    verifier derives); with less than one step needs, it refuses in one line."""
+    from circuits.artifacts import read_json
+
     auto, fixed = RunDir(tmp_path / "auto"), RunDir(tmp_path / "fixed")
-    said = []
-    tr.prepare(auto, RunConfig(**{**SMALL, "steps_per_proof": sizing.AUTO}), progress=said.append, memory_gb=1.0)
     tr.prepare(fixed, RunConfig(**{**SMALL, "steps_per_proof": 4}), progress=lambda *_: None)
+    k4 = read_json(fixed.settings)["run_args"]["logrows"]
+    said = []
+    tr.prepare(auto, RunConfig(**{**SMALL, "steps_per_proof": sizing.AUTO}), progress=said.append,
+               memory_gb=sizing.prove_gb(k4))
     assert RunConfig.load(auto.config).steps_per_proof == 4
     assert auto.onnx.read_bytes() == fixed.onnx.read_bytes()
     assert auto.settings.read_bytes() == fixed.settings.read_bytes()
-    assert any("steps per proof: 4 (logrows 15" in s for s in said), said
-    with pytest.raises(sizing.SizingError, match="one SGD step needs logrows 15"):
+    assert any(f"steps per proof: 4 (logrows {k4}" in s for s in said), said
+    with pytest.raises(sizing.SizingError, match=r"one SGD step needs logrows \d+ .* 0.1 GB budget"):
         tr.prepare(RunDir(tmp_path / "small"), RunConfig(**{**SMALL, "steps_per_proof": sizing.AUTO}),
-                   progress=lambda *_: None, memory_gb=0.5)
+                   progress=lambda *_: None, memory_gb=0.1)
 
 
 def test_preregistration_needs_a_number(tmp_path):

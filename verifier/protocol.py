@@ -38,6 +38,11 @@ DEFAULT_BOUNDS = {"features": 4.0, "weights": 2.0}
 CALIBRATION_SAMPLES = 8               # public samples, uniform within the bounds, seeded by the claims' hash
 CALIBRATION_MARGIN = 2                # ezkl's lookup_safety_margin
 MAX_LOGROWS = 20
+# ezkl range checks: (base, legs), each covering +-base^legs >= 2^26 (a 24-bit salt word, and any value a
+# bounded run makes, with room). Tried in this order; a smaller base is kept only if it lowers logrows
+# (its lookup table of `base` rows was what set the circuit's height), since more legs cost rows.
+DECOMPOSITIONS = ((16384, 2), (8192, 2), (4096, 3), (2048, 3), (1024, 3))
+DERIVATION = 2   # the version of the derivation rules above: part of every cached derivation's name
 
 # --- size limits (bytes or counts) a hostile bundle cannot exceed -------------------------------
 MB = 1 << 20
