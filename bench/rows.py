@@ -32,7 +32,10 @@ CIRCUITS = {
     "ci-S4": ({"batch_size": 4, "steps_per_proof": 4}, 8, "the tests' folded run: 4 SGD steps per proof"),
 }
 VARIANTS = {
-    "shipped": ({}, "zkpot's run args: hashed inputs and outputs, 1 inner column, decomp 16384^2"),
+    "shipped": ({}, "zkpot's derivation: hashed inputs and outputs, 1 inner column, the range-check decomposition "
+                    "chosen by logrows (circuits/derive.py)"),
+    "decomp16384x2": ({"decomp_base": 16384, "decomp_legs": 2}, "range checks in 2 legs of 16384 (zkpot before "
+                                                                 "the decomposition was chosen by logrows)"),
     "cols2": ({"num_inner_cols": 2}, "2 inner columns"),
     "cols4": ({"num_inner_cols": 4}, "4 inner columns"),
     "decomp8192x2": ({"decomp_base": 8192, "decomp_legs": 2}, "range checks in 2 legs of 8192 (2^26: the 24-bit salt words fit)"),
@@ -42,8 +45,8 @@ VARIANTS = {
     "polycommit-cols2": ({"input_visibility": "polycommit", "output_visibility": "polycommit", "num_inner_cols": 2},
                          "polycommit with 2 inner columns"),
 }
-DEFAULT = ["logreg/shipped", "logreg/cols2", "logreg/decomp8192x2", "logreg/polycommit", "logreg/polycommit-cols2",
-           "logreg-S2/shipped", "mlp/shipped", "mlp/cols2", "mlp/cols4"]
+DEFAULT = ["logreg/shipped", "logreg/cols2", "logreg/polycommit", "logreg/polycommit-cols2", "logreg-S2/shipped",
+           "ci/decomp16384x2", "ci/shipped", "ci-S4/decomp16384x2", "ci-S4/shipped", "mlp/shipped", "mlp/cols2"]
 
 
 class Rows(logging.Handler):
@@ -101,15 +104,16 @@ def profile(circuit: str, variant: str) -> dict:
     pipeline.run_args = run_args
     try:
         with tempfile.TemporaryDirectory() as tmp:
+            derive.settings_for(claims, onnx, Path(tmp) / "settings.json")
+            s = json.loads((Path(tmp) / "settings.json").read_text())
             log.setLevel(logging.DEBUG)
             log.addHandler(handler)
-            try:
-                pipeline.gen_settings(onnx, Path(tmp) / "layout.json", claims["scale"])
+            try:  # the layout again, with the decomposition the derivation chose, for its debug log
+                pipeline.gen_settings(onnx, Path(tmp) / "layout.json", claims["scale"],
+                                      (s["run_args"]["decomp_base"], s["run_args"]["decomp_legs"]))
             finally:
                 log.removeHandler(handler)
                 log.setLevel(logging.ERROR)
-            derive.settings_for(claims, onnx, Path(tmp) / "settings.json")
-            s = json.loads((Path(tmp) / "settings.json").read_text())
     finally:
         pipeline.run_args = shipped
     ops = handler.per_op()
@@ -117,19 +121,20 @@ def profile(circuit: str, variant: str) -> dict:
     ops["output range check"] = max(0, main - sum(ops.values()))  # after the last node: the outputs' checks
     poseidon = (s.get("module_sizes") or {}).get("poseidon", [0])[0]
     return {"circuit": circuit, "variant": variant, "rows": s["num_rows"], "main": main, "poseidon": poseidon,
-            "logrows": s["run_args"]["logrows"], "lookup_range": s["run_args"]["lookup_range"], "ops": ops}
+            "logrows": s["run_args"]["logrows"], "lookup_range": s["run_args"]["lookup_range"],
+            "decomposition": f"{s['run_args']['decomp_base']}x{s['run_args']['decomp_legs']}", "ops": ops}
 
 
 def markdown(results: list[dict], m: dict, started: str) -> str:
     out = [f"# Rows per step circuit, per run-args variant (`python bench/rows.py`)\n", f"Run {started}.\n",
            machine_md(m, None), "",
-           "| circuit | variant | rows | main region | Poseidon | logrows | rows vs shipped |",
-           "| --- | --- | --- | --- | --- | --- | --- |"]
-    shipped = {r["circuit"]: r["rows"] for r in results if r["variant"] == "shipped"}
+           "| circuit | variant | rows | main region | Poseidon | logrows | decomposition | rows vs shipped |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    shipped = {r["circuit"]: r for r in results if r["variant"] == "shipped"}
     for r in results:
-        ratio = f"{r['rows'] / shipped[r['circuit']]:.2f}x" if r["circuit"] in shipped else ""
+        ratio = f"{r['rows'] / shipped[r['circuit']]['rows']:.2f}x" if r["circuit"] in shipped else ""
         out.append(f"| {r['circuit']} | {r['variant']} | {r['rows']:,} | {r['main']:,} | {r['poseidon']:,} | "
-                   f"{r['logrows']} | {ratio} |")
+                   f"{r['logrows']} | {r['decomposition']} | {ratio} |")
     out += ["", *(f"- {c}: {CIRCUITS[c][2]}" for c in dict.fromkeys(r["circuit"] for r in results)),
             *(f"- {v}: {VARIANTS[v][1]}" for v in dict.fromkeys(r["variant"] for r in results)), ""]
     for r in results:
