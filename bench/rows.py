@@ -54,11 +54,11 @@ class Rows(logging.Handler):
 
     def __init__(self):
         super().__init__(logging.DEBUG)
-        self.lines = []
+        self.lines, self.on = [], False
 
     def emit(self, record):
         msg = record.getMessage()
-        if "laying out" in msg or msg.startswith("(rows="):
+        if self.on and ("laying out" in msg or msg.startswith("(rows=")):
             self.lines.append(msg)
 
     def per_op(self) -> dict[str, int]:
@@ -100,22 +100,19 @@ def profile(circuit: str, variant: str) -> dict:
             setattr(ra, k, v)
         return ra
 
-    handler, log = Rows(), logging.getLogger("ezkl")
+    handler = Rows()
+    logging.getLogger("ezkl").addHandler(handler)
     pipeline.run_args = run_args
     try:
         with tempfile.TemporaryDirectory() as tmp:
             derive.settings_for(claims, onnx, Path(tmp) / "settings.json")
             s = json.loads((Path(tmp) / "settings.json").read_text())
-            log.setLevel(logging.DEBUG)
-            log.addHandler(handler)
-            try:  # the layout again, with the decomposition the derivation chose, for its debug log
-                pipeline.gen_settings(onnx, Path(tmp) / "layout.json", claims["scale"],
-                                      (s["run_args"]["decomp_base"], s["run_args"]["decomp_legs"]))
-            finally:
-                log.removeHandler(handler)
-                log.setLevel(logging.ERROR)
+            handler.on = True  # the layout again, with the decomposition the derivation chose, for its debug log
+            pipeline.gen_settings(onnx, Path(tmp) / "layout.json", claims["scale"],
+                                  (s["run_args"]["decomp_base"], s["run_args"]["decomp_legs"]))
     finally:
         pipeline.run_args = shipped
+        logging.getLogger("ezkl").removeHandler(handler)
     ops = handler.per_op()
     main = int(s["total_assignments"])
     ops["output range check"] = max(0, main - sum(ops.values()))  # after the last node: the outputs' checks
@@ -159,6 +156,11 @@ def main() -> None:
         if c not in CIRCUITS or v not in VARIANTS:
             sys.exit(f"unknown circuit/variant {c}/{v}")
     from rich.progress import Progress
+
+    from circuits import pipeline  # noqa: F401  (it sets ezkl's logger to ERROR on import)
+
+    # ezkl's Rust logger caches each level the first time it logs: DEBUG from the start, or never
+    logging.getLogger("ezkl").setLevel(logging.DEBUG)
 
     started, results = now(), []
     with Progress() as p:

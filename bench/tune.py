@@ -1,6 +1,6 @@
 """Circuit tuning for the logistic-regression reference, measured side by side in one run.
 
-    python bench/tune.py [--rounds 3] [--only NAME,NAME] [--keep]
+    python bench/tune.py [--rounds 3] [--only NAME,NAME] [--baseline NAME] [--out NAME] [--keep]
 
 Reference: `zkpot train` defaults (breast-cancer data, 30 features, batch 16, 2 epochs = 70 SGD
 steps, lr 0.5, scale 8). Every candidate trains the full run in zkpot's own fixed point (so its
@@ -23,6 +23,7 @@ from bench.common import WorkerError, bench_env, machine, machine_md, median, no
 
 REFERENCE = {}  # RunConfig defaults are the reference
 
+CI = {"features": 8, "batch_size": 4}  # the tests' circuit (tests/conftest.py: SMALL), on the reference data
 # name: (RunConfig overrides, run_args overrides, calibration, what it tests)
 DEFAULT = ({}, {"base": "ezkl-default"}, {"base": "ezkl-default"},
            "baseline: ezkl 22.3.0's PyRunArgs defaults (2 inner cols, decomp 16384^2) with zkpot's visibilities, "
@@ -35,6 +36,10 @@ CANDIDATES = {
     "zkpot-scale9-S5": ({"scale": 9, "steps_per_proof": 5}, {}, {}, "scale 9, 5 SGD steps per proof (logrows 17)"),
     "zkpot-scale9-cols2": ({"scale": 9}, {"num_inner_cols": 2}, {}, "scale 9 with ezkl's 2 inner columns: what 1 column buys"),
     "zkpot-decomp32": ({}, {"decomp_base": 32, "decomp_legs": 5}, {}, "scale 8, range checks in 5 legs of 32 (32^5 = 2^25)"),
+    "ci-decomp16384x2": (CI, {"decomp_base": 16384, "decomp_legs": 2}, {},
+                         "the tests' circuit (8 features, batch 4) with range checks in 2 legs of 16384 (zkpot before "
+                         "the decomposition was chosen by logrows)"),
+    "ci-derived": (CI, {}, {}, "the tests' circuit as derived now: the decomposition chosen by logrows (4096 x 3 legs)"),
 }
 DEFAULT_SET = ["ezkl-default", "zkpot", "zkpot-scale9", "zkpot-scale9-S2", "zkpot-scale9-S5", "zkpot-scale9-cols2"]
 
@@ -46,12 +51,16 @@ def main() -> None:
     ap.add_argument("--max-logrows", type=int, default=18,
                     help="skip proving above this (peak RSS roughly doubles per logrow; ezkl's default needs 18)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--baseline", default="ezkl-default", help="the candidate speed-ups are measured against")
+    ap.add_argument("--out", default="tune", help="results name under bench/results/")
     ap.add_argument("--shared", default="machine shared with other jobs during this run",
                     help="a note on background load for the results file ('' for none)")
     args = ap.parse_args()
     names = [n for n in CANDIDATES if n in (args.only.split(",") if args.only else DEFAULT_SET)]
-    if "ezkl-default" not in names:
-        names.insert(0, "ezkl-default")
+    if args.baseline not in CANDIDATES:
+        raise SystemExit(f"unknown baseline {args.baseline!r}")
+    if args.baseline not in names:
+        names.insert(0, args.baseline)
 
     work = Path(tempfile.mkdtemp(prefix="zkpot-tune-"))
     env = bench_env(work)
@@ -91,7 +100,7 @@ def main() -> None:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
-    base = res["ezkl-default"]
+    base = res[args.baseline]
     base_step = median([p["seconds"] for p in base.get("prove", [])]) / base["spec"]["config"].get("steps_per_proof", 1)
     rows = []
     for n in names:
@@ -118,7 +127,9 @@ def main() -> None:
     data = {"when": now(), "machine": m, "shared": args.shared or None, "rounds": args.rounds,
             "reference": "zkpot train defaults: breast cancer, logreg 30 features, batch 16, 2 epochs (70 steps), lr 0.5",
             "results": rows, "raw": res}
-    md = ["# Circuit tuning: logistic regression reference (30 features, batch 16, 70 steps)\n",
+    md = [f"# Circuit tuning, side by side (`python bench/tune.py{' --only ' + args.only if args.only else ''}"
+          f"{' --baseline ' + args.baseline if args.baseline != 'ezkl-default' else ''}`)\n",
+          "Data: breast cancer, 2 epochs, lr 0.5; the reference is 30 features, batch 16 (70 SGD steps).\n",
           f"Run {data['when']}, {args.rounds} interleaved proofs per candidate; speed-up = baseline median "
           "proving s/step / candidate's.\n", machine_md(m, args.shared),
           "| candidate | S | scale | cols | decomp | logrows | rows | prove s/step | speed-up | peak MB | proof KB | acc fixed | acc float | max dw |",
@@ -133,19 +144,19 @@ def main() -> None:
                   f"{r['float_accuracy']:.4f} | {r['max_abs_weight_diff']:.4f} |")
     md.append("")
     md += [f"- {r['name']}: {r['what']}" for r in rows]
-    data["summary"] = summary(rows)
+    data["summary"] = summary(rows, args.baseline)
     md += ["", data["summary"]]
     text = "\n".join(md) + "\n"
-    save("tune", data, text)
+    save(args.out, data, text)
 
 
-def summary(rows: list[dict]) -> str:
+def summary(rows: list[dict], baseline: str) -> str:
     """The fastest candidate whose fixed-point accuracy is at least the baseline's, and its speed-up."""
     ok = [r for r in rows if "error" not in r]
-    base = next((r for r in ok if r["name"] == "ezkl-default"), None)
+    base = next((r for r in ok if r["name"] == baseline), None)
     if base is None:
         return "no baseline measurement"
-    fair = [r for r in ok if r["name"] != "ezkl-default" and r["fixed_point_accuracy"] >= base["fixed_point_accuracy"]]
+    fair = [r for r in ok if r["name"] != baseline and r["fixed_point_accuracy"] >= base["fixed_point_accuracy"]]
     if not fair:
         return "no candidate reached the baseline's accuracy"
     lines = []
@@ -154,7 +165,8 @@ def summary(rows: list[dict]) -> str:
         lines.append(f"- {r['name']}: **{r['speedup_vs_default']:.1f}x** ({r['prove_s_per_step']:.2f} vs "
                      f"{base['prove_s_per_step']:.2f} s/step; per round {min(rounds):.1f}x to {max(rounds):.1f}x; "
                      f"fixed-point accuracy {r['fixed_point_accuracy']:.4f} vs {base['fixed_point_accuracy']:.4f})")
-    return "Speed-up over ezkl's defaults at equal or better final accuracy (median, and each interleaved round):\n\n" + "\n".join(lines)
+    return (f"Speed-up over {baseline} at equal or better final accuracy (median, and each interleaved round):\n\n"
+            + "\n".join(lines))
 
 
 if __name__ == "__main__":
