@@ -3,6 +3,7 @@ traceback. Disk-full and read-only directories are real tmpfs mounts (root only;
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import subprocess
 import sys
@@ -137,7 +138,9 @@ def test_srs_too_small(trained, tmp_path):
     small = tmp_path / "small.srs"
     r = zkpot("srs", "dev", "--logrows", "10", "--out", small)
     assert r.returncode == 0, r.stderr
-    one_error_line(zkpot("setup", trained, "--srs", small), "has logrows 10, the circuit needs 15")
+    k = json.loads((trained / "public" / "settings.json").read_text())["run_args"]["logrows"]
+    assert k > 10
+    one_error_line(zkpot("setup", trained, "--srs", small), f"has logrows 10, the circuit needs {k}")
     truncated = tmp_path / "truncated.srs"
     truncated.write_bytes(small.read_bytes()[:1000])
     one_error_line(zkpot("setup", trained, "--srs", truncated), "truncated or padded")

@@ -171,7 +171,9 @@ def test_second_prover_is_refused(run_a, tmp_path):
         deadline = time.monotonic() + 120
         while b"zkpot prove" not in ((run / ".lock").read_bytes() if (run / ".lock").exists() else b""):
             assert first.poll() is None and time.monotonic() < deadline, "the first prover never took the lock"
-            time.sleep(0.05)
+            time.sleep(0.01)
+        os.killpg(first.pid, signal.SIGSTOP)  # held mid-run: four logrows-13 proofs take a second or two
+        assert first.poll() is None, "the first prover finished before it could be held"
         for args in (["prove", run], ["train", run], ["setup", run]):
             r = zkpot(*args, cache=cache)
             lines = r.stderr.strip().splitlines()

@@ -173,7 +173,12 @@ def test_proofs_under_another_vk(bundle, run_lr):
     shutil.copy(run_lr.vk, bundle / "vk.key")
     rehash(bundle)
     assert failures(bundle) == {("vk", None)}
-    assert {("proofs", c) for c in range(4)} <= failures(bundle, bind=False)
+    logrows = [json.loads((d / "settings.json").read_text())["run_args"]["logrows"] for d in (bundle, run_lr.public)]
+    if logrows[0] == logrows[1]:
+        assert {("proofs", c) for c in range(4)} <= failures(bundle, bind=False)
+    else:  # (the calibration samples differ with the claims: here the lr circuit is a logrow larger)
+        assert failures(bundle, bind=False) == {("proofs", None)}
+        assert any(f"2^{logrows[1]} rows, the circuit has 2^{logrows[0]}" in m for m in messages(bundle, bind=False))
 
 
 def test_vk_claiming_another_domain(bundle):
@@ -186,7 +191,8 @@ def test_vk_claiming_another_domain(bundle):
     rehash(bundle)
     assert failures(bundle) == {("vk", None)}
     assert failures(bundle, bind=False) == {("proofs", None)}
-    assert any("2^24 rows, the circuit has 2^15" in msg for msg in messages(bundle, bind=False))
+    k = json.loads((bundle / "settings.json").read_text())["run_args"]["logrows"]
+    assert any(f"2^24 rows, the circuit has 2^{k}" in msg for msg in messages(bundle, bind=False))
 
 
 def test_proof_of_another_circuit_spliced_in(bundle, run_lr):
@@ -215,11 +221,12 @@ def test_circuit_files_of_another_run(bundle, run_lr):
 
 
 def test_onnx_and_vk_swapped_but_claims_adjusted(bundle, run_lr):
-    """The cheater also edits the claim to lr=0.25, keeping A's proofs: the run check passes
-    (the claim now is the circuit) and every proof fails against that circuit's vk."""
-    for name in ("step.onnx", "settings.json", "vk.key"):
+    """The cheater also edits the claim to lr=0.25 (and names that circuit's SRS), keeping A's proofs:
+    the run check passes (the claim now is the circuit) and every proof fails against that circuit's vk."""
+    for name in ("step.onnx", "settings.json", "vk.key", "kzg.srs"):
         shutil.copy(run_lr.public / name, bundle / name)
-    edit_manifest(bundle, lambda m: m["run"]["optimizer"].update(lr=0.25))
+    srs = json.loads((run_lr.public / "manifest.json").read_text())["srs"]
+    edit_manifest(bundle, lambda m: (m["run"]["optimizer"].update(lr=0.25), m.update(srs=srs)))
     rehash(bundle)
     assert failures(bundle) == {("proofs", c) for c in range(4)}
 
@@ -522,7 +529,7 @@ def test_another_dev_srs(bundle, tmp_path):
     from circuits import srs as srs_mod
 
     other = tmp_path / "other.srs"
-    ezkl.gen_srs(str(other), 15)
+    ezkl.gen_srs(str(other), json.loads((bundle / "manifest.json").read_text())["srs"]["logrows"])
     srs_mod.see(other)
     (bundle / "kzg.srs").write_bytes(srs_mod.verifier_srs(other))
     edit_manifest(bundle, lambda m: m["srs"].update(sha256=sha256_file(other)))
