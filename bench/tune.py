@@ -23,7 +23,7 @@ from bench.common import WorkerError, bench_env, machine, machine_md, median, no
 
 REFERENCE = {}  # RunConfig defaults are the reference
 
-CI = {"features": 8, "batch_size": 4}  # the tests' circuit (tests/conftest.py: SMALL), on the reference data
+CI = {"features": 8, "batch_size": 4, "rows": 8}  # the tests' run (tests/conftest.py: SMALL): 4 SGD steps
 # name: (RunConfig overrides, run_args overrides, calibration, what it tests)
 DEFAULT = ({}, {"base": "ezkl-default"}, {"base": "ezkl-default"},
            "baseline: ezkl 22.3.0's PyRunArgs defaults (2 inner cols, decomp 16384^2) with zkpot's visibilities, "
@@ -37,9 +37,9 @@ CANDIDATES = {
     "zkpot-scale9-cols2": ({"scale": 9}, {"num_inner_cols": 2}, {}, "scale 9 with ezkl's 2 inner columns: what 1 column buys"),
     "zkpot-decomp32": ({}, {"decomp_base": 32, "decomp_legs": 5}, {}, "scale 8, range checks in 5 legs of 32 (32^5 = 2^25)"),
     "ci-decomp16384x2": (CI, {"decomp_base": 16384, "decomp_legs": 2}, {},
-                         "the tests' circuit (8 features, batch 4) with range checks in 2 legs of 16384 (zkpot before "
+                         "the tests' run (8 rows, 8 features, batch 4) with range checks in 2 legs of 16384 (zkpot before "
                          "the decomposition was chosen by logrows)"),
-    "ci-derived": (CI, {}, {}, "the tests' circuit as derived now: the decomposition chosen by logrows (4096 x 3 legs)"),
+    "ci-derived": (CI, {}, {}, "the tests' run as derived now: the decomposition chosen by logrows (4096 x 3 legs)"),
 }
 DEFAULT_SET = ["ezkl-default", "zkpot", "zkpot-scale9", "zkpot-scale9-S2", "zkpot-scale9-S5", "zkpot-scale9-cols2"]
 
