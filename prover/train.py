@@ -132,7 +132,8 @@ def prepare(run: RunDir, cfg: RunConfig, progress=print, memory_gb: float | None
                 with atomic_path(dst) as tmp:
                     shutil.copyfile(src, tmp)
     else:
-        progress(f"exporting {cfg.steps_per_proof} SGD step(s) to ONNX (make_fx over torch.func.grad)")
+        progress(f"exporting {cfg.steps_per_proof} SGD step(s) to ONNX (make_fx over torch.func.grad), "
+                 "settings from the claims (public samples)")
         _derive_into(cfg, module, layout, len(parts), run.onnx, run.settings)
     progress("ezkl: compile")
     with _ezkl_compiling(cfg.model):
