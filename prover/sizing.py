@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from verifier.fold_tree import GB
+from verifier.fold_tree import GB, meminfo
 from verifier.protocol import MAX_LOGROWS
 
 # Peak memory of ezkl 22.3.0's prove at logrows 15, doubling per logrow: 668 MB for the logreg
@@ -34,17 +34,9 @@ def prove_gb(logrows: int) -> float:
     return PROVE_GB_AT_15 * 2.0 ** (logrows - 15)
 
 
-def ram_gb() -> float:
-    """This machine's RAM (Linux /proc/meminfo), without swap."""
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) * 1024 / GB
-    raise OSError("no MemTotal in /proc/meminfo")
-
-
 def default_budget_gb() -> float:
-    return BUDGET_SHARE * ram_gb()
+    """A share of this machine's RAM, without swap."""
+    return BUDGET_SHARE * meminfo()["MemTotal"] / GB
 
 
 def max_logrows(budget_gb: float) -> int:

@@ -31,13 +31,19 @@ def aggregate_gb(logrows: int) -> float:
     return AGGREGATE_GB_AT_21 * 2 ** (logrows - 21)
 
 
-def available_gb() -> float:
-    """Memory an aggregation can use: available RAM plus free swap (Linux /proc/meminfo)."""
+def meminfo() -> dict[str, int]:
+    """Linux /proc/meminfo, in bytes."""
     info = {}
     with open("/proc/meminfo") as f:
         for line in f:
             key, value = line.split(":", 1)
             info[key] = int(value.split()[0]) * 1024
+    return info
+
+
+def available_gb() -> float:
+    """Memory an aggregation can use: available RAM plus free swap."""
+    info = meminfo()
     return (info.get("MemAvailable", 0) + info.get("SwapFree", 0)) / GB
 
 
