@@ -40,7 +40,7 @@ def default_budget_gb() -> float:
 
 
 def max_logrows(budget_gb: float) -> int:
-    """The largest logrows a prover with this much memory proves (0: not even 15's)."""
+    """The largest logrows a prover with this much memory proves (0: none)."""
     fits = [k for k in range(1, MAX_LOGROWS + 1) if prove_gb(k) <= budget_gb]
     return max(fits, default=0)
 
