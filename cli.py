@@ -34,7 +34,7 @@ from rich.table import Table
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False,
                   rich_markup_mode="markdown")
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one message, one line: progress and errors never wrap
 
 
 def run_lock(run: Path, command: str):

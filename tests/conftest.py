@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -13,6 +14,9 @@ from prover.config import RunConfig
 from prover.keys import setup
 from prover.prove import prove_all
 from prover.run import RunDir
+
+# CLI subprocesses see CI's width (no tty: rich assumes 80 columns unless told), whatever this terminal is.
+os.environ["COLUMNS"] = "80"
 
 SMALL = dict(rows=8, features=8, batch_size=4, epochs=2, lr=0.5)
 
