@@ -132,7 +132,7 @@ def prepare(spec: dict) -> dict:
     t0 = time.perf_counter()
     _patch_calibrate(spec, cfg.scale)
     try:
-        tr.prepare(run, cfg, progress=lambda *_: None)
+        tr.prepare(run, cfg, progress=lambda *_: None, memory_gb=spec.get("memory_gb"))
     except _ScalePicked as e:  # ezkl chose another scale: prepare again, quantizing at that scale
         import shutil
 
@@ -140,7 +140,7 @@ def prepare(spec: dict) -> dict:
         cfg.scale = e.scale
         _patch_calibrate(spec, cfg.scale)
         t0 = time.perf_counter()
-        tr.prepare(run, cfg, progress=lambda *_: None)
+        tr.prepare(run, cfg, progress=lambda *_: None, memory_gb=spec.get("memory_gb"))
     t1 = time.perf_counter()
     report = tr.fixed_point_run(run)
     t2 = time.perf_counter()
@@ -150,7 +150,10 @@ def prepare(spec: dict) -> dict:
     pipeline.gen_witness(run.chunk_input(0), run.compiled, run.root / "witness_timing.json")
     witness_s = time.perf_counter() - w0
     settings = read_json(run.settings)
+    steps_per_proof = read_json(run.config)["steps_per_proof"]
     return {
+        "steps_per_proof": steps_per_proof,
+        "chunks": report["steps"] // steps_per_proof,
         "prepare_seconds": t1 - t0,
         "train_seconds": t2 - t1,
         "witness_seconds_per_chunk": witness_s,
@@ -280,8 +283,25 @@ def verify_folded(spec: dict) -> dict:
     return {"run_proof_s": run_proof_s, "chunk_proofs_s": time.perf_counter() - t0, "chunk_proofs": len(proofs)}
 
 
+def verify_bundle(spec: dict) -> dict:
+    """What `zkpot verify --allow-insecure-dev-srs` does, in this process: the verdict must be VALID."""
+    from prover.run import RunDir
+    from verifier.verify import verify_bundle as verify_public
+
+    run = RunDir(Path(spec["run"]))
+    t0 = time.perf_counter()
+    report = verify_public(run.public, allow_insecure_dev_srs=True)
+    seconds = time.perf_counter() - t0
+    if not report.ok:
+        raise SystemExit(f"the bundle does not verify: {report.verdict} {[str(f) for f in report.failures]}")
+    names = {name for name, _ in report.passed}
+    folded = "pairing" in names
+    return {"seconds": seconds, "checked": "run proof" if folded else "every chunk proof", "passed": sorted(names)}
+
+
 PHASES = {"prepare": prepare, "setup": setup, "prove": prove, "verify": verify,
-          "fold_setup": fold_setup, "prove_all": prove_all, "fold": fold, "verify_folded": verify_folded}
+          "fold_setup": fold_setup, "prove_all": prove_all, "fold": fold, "verify_folded": verify_folded,
+          "verify_bundle": verify_bundle}
 
 
 def main(argv: list[str]) -> None:
