@@ -140,6 +140,8 @@ STEPS_PER_PROOF = typer.Option("1", help="SGD steps unrolled into one circuit (m
                                       "`auto` (train): the most that --memory-gb proves.")
 SCALE = typer.Option(8, help="Fixed-point scale: values are integers times 2^-scale.")
 FEATURE_BOUND = typer.Option(4.0, help="Declared bound: standardised features are clipped to +-this (public; sizes the circuit).")
+TRAIN = typer.Option("*", "--train", help="Which parameters train (comma-separated globs over names, e.g. 'net.2.*' "
+                                          "for an MLP's head); the rest stay frozen at the base model's values.")
 WEIGHT_BOUND = typer.Option(2.0, help="Declared bound on every weight of every state (public; sizes the circuit); a run that leaves it is refused.")
 
 
@@ -184,6 +186,7 @@ def train(
     scale: int = SCALE,
     feature_bound: float = FEATURE_BOUND,
     weight_bound: float = WEIGHT_BOUND,
+    trains: str = TRAIN,
     memory_gb: Optional[float] = typer.Option(None, help="Proving memory budget for --steps-per-proof auto (default: 80% of this machine's RAM)."),
 ):
     """Train in fixed point, exactly as the circuit computes; compare with a float run."""
@@ -198,7 +201,7 @@ def train(
             cfg = _claims_config(model, hidden, loss, lr, momentum, weight_decay, batch_size, steps_per_proof, scale,
                                  feature_bound, weight_bound, epochs=epochs, data=str(data) if data else None,
                                  label=label, features=features, rows=rows, base=str(base) if base else None,
-                                 seed=seed, schedule_seed=schedule_seed)
+                                 seed=seed, schedule_seed=schedule_seed, train=trains)
             tr.prepare(rd, cfg, progress=_say, memory_gb=memory_gb)
         _train_steps(rd)
 
@@ -235,6 +238,9 @@ def circuit(
     scale: int = SCALE,
     feature_bound: float = FEATURE_BOUND,
     weight_bound: float = WEIGHT_BOUND,
+    trains: str = TRAIN,
+    base: Optional[Path] = typer.Option(None, help="Base model weights (frozen parameters are constants of the circuit)."),
+    seed: int = typer.Option(0, help="Public seed of the initial weights when there is no --base."),
     srs: Optional[Path] = typer.Option(None, help="KZG SRS file. Default: an INSECURE dev SRS."),
 ):
     """Pre-register: the circuit and its vk from the claims alone, before any data exists.
@@ -247,7 +253,7 @@ def circuit(
     from prover.preregister import preregister
 
     cfg = _claims_config(model, hidden, loss, lr, momentum, weight_decay, batch_size, steps_per_proof, scale,
-                         feature_bound, weight_bound)
+                         feature_bound, weight_bound, train=trains, base=str(base) if base else None, seed=seed)
     start = time.perf_counter()
     ident = preregister(cfg, features, outputs, out_dir, srs, progress=_say)
     from circuits.artifacts import sha256_file
@@ -419,6 +425,9 @@ def inspect(public: Path = typer.Argument(..., help="A public bundle directory."
     r = m["run"]
     t = Table(title=f"bundle {public}", show_header=False)
     t.add_row("model", f"{r['model']['name']} {r['model'].get('kwargs', {})}")
+    fr = r.get("frozen") or {}
+    t.add_row("trains", ", ".join(r["layout"]["names"]) + (f" (frozen: {', '.join(fr['names'])}, sha256 "
+                                                          f"{fr['sha256'][:16]}…)" if fr.get("names") else " (all)"))
     t.add_row("loss / optimizer", f"{r['loss']} / {r['optimizer']}")
     t.add_row("schedule", f"{r['epochs']} epochs x {r['num_batches']} batches of {r['batch_size']}, seed {r['schedule_seed']}")
     t.add_row("declared bounds", f"|x| <= {r['bounds']['features']}, |w| <= {r['bounds']['weights']}, scale {r['scale']}")
@@ -440,8 +449,11 @@ def demo(
     run: Path = typer.Argument(Path("runs/demo"), help="Where to put the demo run."),
     rows: int = typer.Option(64, help="Rows of the breast-cancer data to train on (64 = 4 batches of 16)."),
     epochs: int = typer.Option(2, help="Epochs."),
+    finetune: bool = typer.Option(False, "--finetune", help="The fine-tuning example instead: a body pretrained on "
+                                  "public digits, frozen; a new head fine-tuned on private rows (even vs odd)."),
 ):
-    """Train, set up, prove and verify a logistic regression on the built-in breast-cancer data."""
+    """Train, set up, prove and verify a logistic regression on the built-in breast-cancer data
+    (--finetune: the head of a pretrained MLP on digits, its body frozen)."""
     from prover import train as tr
     from prover.config import RunConfig
     from prover.keys import setup as do_setup
@@ -450,10 +462,26 @@ def demo(
     rd = RunDir(run)
     with run_lock(run, "demo"):
         if not rd.config.exists():
-            tr.prepare(rd, RunConfig(rows=rows, epochs=epochs), progress=_say)
+            if finetune:
+                from prover.finetune_example import prepare_inputs
+
+                cfg = prepare_inputs(rd, say=_say)
+            else:
+                cfg = RunConfig(rows=rows, epochs=epochs)
+            tr.prepare(rd, cfg, progress=_say)
         _train_steps(rd)
         do_setup(rd, None, progress=_say)
         _invoke(prove, run)
+    if finetune:
+        from prover.finetune_example import held_out_accuracy
+
+        acc = held_out_accuracy(rd, RunConfig.load(rd.config))
+        t = Table(title=f"even vs odd digits, accuracy on {acc.pop('rows')} held-out rows (neither pretraining nor "
+                        "fine-tuning saw them)")
+        for name in acc:
+            t.add_column(name)
+        t.add_row(*(f"{v:.4f}" for v in acc.values()))
+        out.print(t)
     _invoke(verify, rd.public, allow_insecure_dev_srs=True)  # the demo's SRS is a dev SRS
 
 

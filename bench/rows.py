@@ -90,7 +90,7 @@ def profile(circuit: str, variant: str) -> dict:
 
     cfg_over, features, _ = CIRCUITS[circuit]
     ra_over, _ = VARIANTS[variant]
-    claims = claims_of(RunConfig(**cfg_over), features, 1)
+    claims, _ = claims_of(RunConfig(**cfg_over), features, 1)
     onnx = derive.derived_onnx(claims)
     shipped = pipeline.run_args
 

@@ -1,8 +1,9 @@
 """The circuit as a pure function of the public claims: the prover makes it so, the verifier remakes it.
 
     claims  = manifest.run restricted to CIRCUIT_CLAIMS (model, loss, optimizer, layout,
-              steps per proof, scale, declared bounds): no data, no weights
-    step.onnx      = trace(claims)                       make_fx over torch.func.grad, as train does
+              steps per proof, scale, declared bounds, frozen parameters by sha256): no data, and
+              no weights but the frozen ones, which come from the public base model
+    step.onnx      = trace(claims, frozen)               make_fx over torch.func.grad, as train does
     settings.json  = calibrate(step.onnx, public_samples(claims))
     circuit.ezkl   = compile(step.onnx, settings.json)
     vk             = setup(circuit.ezkl, SRS)            deterministic
@@ -59,24 +60,45 @@ def claims_id(claims: dict) -> str:
 
 # --- the step graph ------------------------------------------------------------------------------
 
-def module_of(claims: dict):
-    """The built-in module the claims name, shapes only (the traced step takes weights as inputs)."""
+def module_of(claims: dict, frozen: dict[str, np.ndarray] | None = None):
+    """The built-in module the claims name: shapes only (the traced step takes the trained weights
+    as inputs), holding the frozen parameters' values when some are frozen (graph constants)."""
     import torch
 
     from models import zoo
 
-    with torch.device("meta"):
-        return zoo.BUILTIN[claims["model"]["name"]](**claims["model"].get("kwargs", {}))
+    names = claims["frozen"]["names"]
+    if not names:
+        with torch.device("meta"):
+            return zoo.BUILTIN[claims["model"]["name"]](**claims["model"].get("kwargs", {}))
+    if frozen is None or list(frozen) != names:
+        raise ValueError(f"the claims freeze {names}: their values (the base model's) are needed to trace the step")
+    module = zoo.BUILTIN[claims["model"]["name"]](**claims["model"].get("kwargs", {}))
+    params = dict(module.named_parameters())
+    with torch.no_grad():
+        for n, a in frozen.items():
+            if n not in params or tuple(params[n].shape) != a.shape:
+                raise ValueError(f"frozen parameter {n!r} {a.shape} is not one of the model's")
+            params[n].copy_(torch.from_numpy(np.array(a, dtype=np.float32)))
+    return module
 
 
 def trace(claims: dict, module, out: Path) -> None:
-    """step.onnx for the claims: S SGD steps of `module` with the claimed loss and optimizer."""
-    from models.step import Layout, Optimizer, export_chunk, make_step
+    """step.onnx for the claims: S SGD steps of `module` with the claimed loss and optimizer; the
+    parameters outside the layout are frozen, with the module's values, which must be the claims'."""
+    from models.step import Layout, Optimizer, export_chunk, frozen_of, make_step
+    from verifier.model_check import frozen_digest
 
     layout = Layout.from_dict(claims["layout"])
-    params = [(n, tuple(p.shape)) for n, p in module.named_parameters()]
+    params = [(n, tuple(p.shape)) for n, p in module.named_parameters() if n in layout.names]
     if params != list(zip(layout.names, layout.shapes)):
         raise ValueError(f"the model's parameters {params} are not the layout's {list(zip(layout.names, layout.shapes))}")
+    frozen = frozen_of(module, layout)
+    if list(frozen) != claims["frozen"]["names"]:
+        raise ValueError(f"the model's parameters outside the layout {list(frozen)} are not the frozen ones the "
+                         f"claims name {claims['frozen']['names']}")
+    if frozen_digest({n: t.numpy() for n, t in frozen.items()}) != claims["frozen"]["sha256"]:
+        raise ValueError("the frozen parameters' values are not the ones the claims name (run.frozen.sha256)")
     o = claims["optimizer"]
     step = make_step(module, claims["loss"], layout, Optimizer(lr=o["lr"], momentum=o["momentum"],
                                                                weight_decay=o["weight_decay"]))
@@ -153,10 +175,11 @@ def _cached(path: Path, make) -> Path:
     return path
 
 
-def derived_onnx(claims: dict) -> Path:
-    """The step graph of built-in model claims, traced once per claims and tools."""
+def derived_onnx(claims: dict, frozen: dict[str, np.ndarray] | None = None) -> Path:
+    """The step graph of built-in model claims, traced once per claims and tools; `frozen`: the
+    frozen parameters' values, from the public base model (the claims name them by sha256)."""
     return _cached(cache_dir() / "circuits" / claims_id(claims) / P.STEP_ONNX,
-                   lambda p: trace(claims, module_of(claims), p))
+                   lambda p: trace(claims, module_of(claims, frozen), p))
 
 
 def derived_dir(claims: dict, onnx: Path) -> Path:

@@ -10,11 +10,14 @@ salt_out = the fresh salt that state_out carries
 Gradients come from torch.func.grad of a functional_call of the loss, traced with make_fx:
 no hand-written backward pass for any model. Learning rate, momentum, weight decay, the
 architecture and the loss are constants of the traced graph, so the circuit's verification
-key fixes them.
+key fixes them. So are frozen parameters (fine-tuning): the layout lists only the parameters
+that train; every other parameter of the module enters the graph as a constant with the
+module's value (the public base model's), and never moves.
 """
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import io
 import logging
 import warnings
@@ -68,8 +71,23 @@ def _numel(shape) -> int:
     return n
 
 
-def layout_of(module: torch.nn.Module, batch_size: int, features: int, label_width: int, momentum: bool) -> Layout:
-    named = list(module.named_parameters())
+def select(module: torch.nn.Module, patterns: str) -> tuple[str, ...]:
+    """The parameter names that train: those matching any of the comma-separated glob patterns
+    (fnmatch over names such as "net.2.weight"; "*" trains everything)."""
+    names = [n for n, _ in module.named_parameters()]
+    globs = [g.strip() for g in patterns.split(",") if g.strip()]
+    if not globs:
+        raise ValueError("--train names no parameter pattern")
+    for g in globs:
+        if not fnmatch.filter(names, g):
+            raise ValueError(f"--train pattern {g!r} matches no parameter of the model (its parameters: {', '.join(names)})")
+    return tuple(n for n in names if any(fnmatch.fnmatchcase(n, g) for g in globs))
+
+
+def layout_of(module: torch.nn.Module, batch_size: int, features: int, label_width: int, momentum: bool,
+              trained: tuple[str, ...] | None = None) -> Layout:
+    """The state's layout: the parameters in `trained` (default: all), in the module's order."""
+    named = [(n, p) for n, p in module.named_parameters() if trained is None or n in trained]
     return Layout(
         names=tuple(n for n, _ in named),
         shapes=tuple(tuple(p.shape) for _, p in named),
@@ -80,8 +98,15 @@ def layout_of(module: torch.nn.Module, batch_size: int, features: int, label_wid
     )
 
 
-def flatten(module: torch.nn.Module) -> torch.Tensor:
-    return torch.cat([p.detach().reshape(-1) for p in module.parameters()]).float()
+def flatten(module: torch.nn.Module, layout: Layout) -> torch.Tensor:
+    """The module's trained parameters (the layout's) as one flat vector."""
+    params = dict(module.named_parameters())
+    return torch.cat([params[n].detach().reshape(-1) for n in layout.names]).float()
+
+
+def frozen_of(module: torch.nn.Module, layout: Layout) -> dict[str, torch.Tensor]:
+    """The parameters that do not train: constants of the step graph."""
+    return {n: p.detach() for n, p in module.named_parameters() if n not in layout.names}
 
 
 def unflatten(layout: Layout, flat: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -105,9 +130,10 @@ class Optimizer:
 def make_step(module: torch.nn.Module, loss: str, layout: Layout, opt: Optimizer):
     loss_fn = LOSSES[loss]
     P, B, F, L = layout.n_params, layout.batch_size, layout.features, layout.label_width
+    frozen = frozen_of(module, layout)
 
-    def loss_of(params, x, y):
-        return loss_fn(functional_call(module, params, (x,)), y)
+    def loss_of(params, x, y):  # differentiated in the trained parameters only
+        return loss_fn(functional_call(module, {**frozen, **params}, (x,)), y)
 
     grad_of = grad(loss_of)
 

@@ -25,6 +25,7 @@ class RunConfig:
     features: int | None = None       # keep the first N feature columns (None: all)
     rows: int | None = None           # train on N rows drawn with `seed` (None: all)
     base: str | None = None           # base model (.safetensors or torch state dict); None: seeded init
+    train: str = "*"                  # which parameters train (comma-separated globs); the rest stay frozen
     seed: int = 0                     # public: the initial weights when there is no base model (nothing else)
     schedule_seed: int = 0            # public: the per-epoch batch order
     scale: int = 8                    # fixed point: values are integers times 2^-scale
@@ -37,8 +38,9 @@ class RunConfig:
             kwargs["hidden"] = list(self.hidden)
         return {"name": self.model, "kwargs": kwargs}
 
-    def run_claims(self, layout, num_batches: int) -> dict:
-        """The manifest's run section: everything public about the run (the circuit's claims among it)."""
+    def run_claims(self, layout, num_batches: int, frozen: dict) -> dict:
+        """The manifest's run section: everything public about the run (the circuit's claims among it).
+        `frozen`: {names, sha256} of the parameters that do not train (prover/train.py: frozen_claims)."""
         return {
             "model": self.model_spec(layout.features, layout.label_width),
             "loss": self.loss,
@@ -51,6 +53,7 @@ class RunConfig:
             "scale": self.scale,
             "bounds": {"features": float(self.feature_bound), "weights": float(self.weight_bound)},
             "layout": layout.to_dict(),
+            "frozen": frozen,
         }
 
     def save(self, path: Path) -> None:

@@ -12,22 +12,23 @@ from pathlib import Path
 from circuits import derive, srs as srs_mod
 from circuits.artifacts import atomic_path, read_json, write_json
 from models import zoo
-from models.step import layout_of
+from models.step import frozen_of, layout_of, select
 from verifier import protocol as P
 
 from .config import RunConfig
 from .sizing import AUTO
 
 
-def claims_of(cfg: RunConfig, features: int, outputs: int) -> dict:
-    """The circuit claims a run of `cfg` on data of this width will make."""
-    import torch
+def claims_of(cfg: RunConfig, features: int, outputs: int) -> tuple[dict, dict]:
+    """The circuit claims a run of `cfg` on data of this width will make, and the values of its frozen
+    parameters (the base model's, or the seeded initialisation's: constants of the step graph)."""
+    from prover.train import build_model, frozen_claims
 
     cfg.validate()
-    with torch.device("meta"):
-        module = zoo.build(cfg.model_spec(features, outputs))
-    layout = layout_of(module, cfg.batch_size, features, outputs, cfg.momentum > 0)
-    return derive.circuit_claims(cfg.run_claims(layout, num_batches=0))
+    module = build_model(cfg, features, outputs)
+    layout = layout_of(module, cfg.batch_size, features, outputs, cfg.momentum > 0, select(module, cfg.train))
+    claims = derive.circuit_claims(cfg.run_claims(layout, 0, frozen_claims(module, layout)))
+    return claims, {n: t.numpy() for n, t in frozen_of(module, layout).items()}
 
 
 def preregister(cfg: RunConfig, features: int, outputs: int, out: Path, srs: Path | None = None,
@@ -38,11 +39,11 @@ def preregister(cfg: RunConfig, features: int, outputs: int, out: Path, srs: Pat
         raise ValueError("--steps-per-proof auto needs the run's step count (epochs x batches): give `circuit` a number")
     if cfg.model not in zoo.BUILTIN:
         raise ValueError(f"model {cfg.model!r}: pre-registration derives built-in models only (a verifier cannot trace yours)")
-    claims = claims_of(cfg, features, outputs)
+    claims, frozen = claims_of(cfg, features, outputs)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     progress("tracing the step and deriving the settings from the claims (public samples)")
-    onnx = derive.derived_onnx(claims)
+    onnx = derive.derived_onnx(claims, frozen)
     settings = derive.derived_settings(claims, onnx)
     k = read_json(settings)["run_args"]["logrows"]
     srs, ident = srs_mod.srs_for(k, srs, progress)

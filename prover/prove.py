@@ -22,6 +22,7 @@ from verifier.protocol import FORMAT
 
 from .config import RunConfig
 from .run import RunDir, proof_name
+from .train import base_module, frozen_claims
 
 
 
@@ -106,7 +107,7 @@ def write_manifest(run: RunDir) -> dict:
     manifest = {
         "format": FORMAT,
         "insecure_dev_srs": srs["origin"] != srs_mod.CEREMONY,
-        "run": cfg.run_claims(layout, len(part["batches"])),
+        "run": cfg.run_claims(layout, len(part["batches"]), frozen_claims(base_module(run, cfg, layout), layout)),
         "base": {"file": P.BASE_MODEL, "salt": base_salt,
                  "commitment": first["processed_inputs"]["poseidon_hash"][0]},
         "final": {"commitment": last["processed_outputs"]["poseidon_hash"][0]},

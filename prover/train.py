@@ -24,7 +24,8 @@ from circuits.artifacts import atomic_path, read_json, write_json
 from models import data as datasets
 from models import zoo
 from models.losses import encode_labels
-from models.step import Layout, Optimizer, SALT_WORDS, flatten, layout_of, make_step, unflatten
+from models.step import Layout, Optimizer, SALT_WORDS, flatten, frozen_of, layout_of, make_step, select, unflatten
+from verifier.model_check import frozen_digest
 from verifier.schedule import schedule
 
 from .commit import (batch_vector, commitment, load_or_create_master_key, partition, private_seed, salt_values,
@@ -72,8 +73,23 @@ def optimizer(cfg: RunConfig) -> Optimizer:
     return Optimizer(lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
+def frozen_claims(module: torch.nn.Module, layout: Layout) -> dict:
+    """run.frozen: the parameters outside the layout, named, and their values by sha256."""
+    frozen = frozen_of(module, layout)
+    return {"names": list(frozen), "sha256": frozen_digest({n: t.numpy() for n, t in frozen.items()})}
+
+
+def base_module(run: RunDir, cfg: RunConfig, layout: Layout) -> torch.nn.Module:
+    """The model holding the run's published base weights (frozen ones included)."""
+    from safetensors.torch import load_file
+
+    module = build_model(cfg, layout.features, layout.label_width)
+    module.load_state_dict(load_file(str(run.base_model)), strict=True)
+    return module
+
+
 def initial_state(layout: Layout, module: torch.nn.Module) -> torch.Tensor:
-    w = flatten(module)
+    w = flatten(module, layout)
     return torch.cat([w, torch.zeros_like(w)]) if layout.momentum else w
 
 
@@ -108,7 +124,7 @@ def prepare(run: RunDir, cfg: RunConfig, progress=print, memory_gb: float | None
     master = load_or_create_master_key(run.master_key)
     X, Y, out = load_dataset(cfg, private_seed(master, "rows"))
     module = build_model(cfg, X.shape[1], out)
-    layout = layout_of(module, cfg.batch_size, X.shape[1], Y.shape[1], cfg.momentum > 0)
+    layout = layout_of(module, cfg.batch_size, X.shape[1], Y.shape[1], cfg.momentum > 0, select(module, cfg.train))
     parts = partition(len(X), cfg.batch_size, private_seed(master, "partition"))
     sized = None
     if cfg.steps_per_proof == sizing.AUTO:
@@ -117,7 +133,7 @@ def prepare(run: RunDir, cfg: RunConfig, progress=print, memory_gb: float | None
     if (len(parts) * cfg.epochs) % cfg.steps_per_proof:
         raise ValueError(f"steps per proof ({cfg.steps_per_proof}) must divide the run's "
                          f"{len(parts) * cfg.epochs} steps ({cfg.epochs} epochs x {len(parts)} batches)")
-    check_bound(cfg, "the base model", flatten(module))
+    check_bound(cfg, "the base model", flatten(module, layout))
 
     run.public.mkdir(parents=True, exist_ok=True)
     np.savez(run.data, X=X, Y=Y)
@@ -147,7 +163,7 @@ def prepare(run: RunDir, cfg: RunConfig, progress=print, memory_gb: float | None
 
 def _derive_into(cfg: RunConfig, module, layout: Layout, num_batches: int, onnx: Path, settings: Path) -> None:
     """step.onnx and settings.json of cfg's circuit: the public claims' (samples within the bounds)."""
-    claims = derive.circuit_claims(cfg.run_claims(layout, num_batches))
+    claims = derive.circuit_claims(cfg.run_claims(layout, num_batches, frozen_claims(module, layout)))
     with _user_model(cfg.model):
         derive.trace(claims, module, onnx)
     with _ezkl_compiling(cfg.model):
@@ -297,18 +313,18 @@ def fixed_point_run(run: RunDir, on_step=lambda t, n: None) -> dict:
 
 def finish(run, cfg, layout, state, X, Y, parts, order) -> dict:
     """Write the trained model (private) and compare it with the float run of the same schedule."""
-    from safetensors.torch import load_file
-
     P = layout.n_params
     fixed = torch.tensor([ezkl.felt_to_float(f, cfg.scale) for f in state[:P]], dtype=torch.float32)
-    module = build_model(cfg, layout.features, layout.label_width)
-    base = load_file(str(run.base_model))
-    module.load_state_dict(base, strict=True)
+    module = base_module(run, cfg, layout)
     step = make_step(module, cfg.loss, layout, optimizer(cfg))
     ref, _ = float_run(step, initial_state(layout, module), X, Y, parts, order)
     ref = ref[:P]
     with atomic_path(run.final_model, mode=0o600) as tmp:
-        save_file({k: v.contiguous() for k, v in unflatten(layout, fixed).items()}, str(tmp))
+        trained = unflatten(layout, fixed)  # the released model: the trained parameters and the frozen ones
+        save_file({k: v.contiguous() for k, v in {**frozen_of(module, layout), **trained}.items()}, str(tmp))
+    with atomic_path(run.float_model, mode=0o600) as tmp:
+        save_file({k: v.contiguous() for k, v in {**frozen_of(module, layout), **unflatten(layout, ref)}.items()},
+                  str(tmp))
     write_json(run.final_opening, {"state": state, "note": "field elements of the final state, salt last: opens the final commitment"})
     metric = "accuracy" if cfg.loss in ("bce", "ce") else "mse"
     report = {
@@ -316,7 +332,7 @@ def finish(run, cfg, layout, state, X, Y, parts, order) -> dict:
         "max_abs_weight_diff": float((fixed - ref).abs().max()),
         f"fixed_point_{metric}": evaluate(module, layout, fixed, X, Y, cfg.loss),
         f"float_{metric}": evaluate(module, layout, ref, X, Y, cfg.loss),
-        f"base_{metric}": evaluate(module, layout, flatten(module), X, Y, cfg.loss),
+        f"base_{metric}": evaluate(module, layout, flatten(module, layout), X, Y, cfg.loss),
         "metric": metric,
     }
     write_json(run.report, report)

@@ -41,6 +41,15 @@ def run_b(tmp_path_factory) -> RunDir:
     return make_run(tmp_path_factory.mktemp("run_b"))
 
 
+HEAD_ONLY = dict(model="mlp", hidden=[4], train="net.2.*")  # fine-tuning: the MLP's body frozen
+
+
+@pytest.fixture(scope="session")
+def run_ft(tmp_path_factory) -> RunDir:
+    """A small MLP whose head trains on a frozen body (its first layer: constants of the circuit)."""
+    return make_run(tmp_path_factory.mktemp("run_ft"), **HEAD_ONLY)
+
+
 @pytest.fixture
 def bundle(run_a, tmp_path) -> Path:
     """A fresh copy of run A's public bundle, for one test to attack."""

@@ -69,6 +69,12 @@ def check_shape(m: dict) -> None:
           and all(_int(lay.get(k)) and lay[k] >= 1 for k in ("batch_size", "features", "label_width"))
           and isinstance(lay.get("momentum"), bool), "run.layout malformed")
     _need(sum(math.prod(s) for s in lay["shapes"]) <= MAX_PARAMS, f"run.layout has more than {MAX_PARAMS} parameters")
+    fr = r.get("frozen")
+    _need(isinstance(fr, dict) and set(fr) == {"names", "sha256"} and _strs(fr["names"])
+          and len(set(fr["names"])) == len(fr["names"]) and not set(fr["names"]) & set(lay["names"])
+          and isinstance(fr["sha256"], str) and len(fr["sha256"]) == 64
+          and all(ch in "0123456789abcdef" for ch in fr["sha256"]),
+          "run.frozen must be {names: distinct parameter names outside the layout, sha256: 64 hex digits}")
     b = m["base"]
     _need(isinstance(b.get("file"), str) and is_felt(b.get("commitment")) and isinstance(b.get("salt"), list)
           and len(b["salt"]) == SALT_WORDS and all(is_felt(x) for x in b["salt"]),
@@ -137,6 +143,8 @@ def check_run(m: dict, batches: list[str]) -> str:
     if trace_input > MAX_TRACE_INPUT:
         raise Rejected("run", f"the step takes {trace_input} inputs, more than the {MAX_TRACE_INPUT} this verifier traces")
     b = r["bounds"]
-    return (f"{model['name']}, {r['loss']} loss, sgd lr {opt['lr']} (momentum {opt['momentum']}, weight decay "
+    trains = (f", trains {', '.join(lay['names'])} (frozen: {', '.join(r['frozen']['names'])})"
+              if r["frozen"]["names"] else "")
+    return (f"{model['name']}{trains}, {r['loss']} loss, sgd lr {opt['lr']} (momentum {opt['momentum']}, weight decay "
             f"{opt['weight_decay']}), batch {r['batch_size']}, {r['steps_per_proof']} step(s) per proof, scale "
             f"{r['scale']}, |x| <= {b['features']}, |w| <= {b['weights']}")

@@ -3,6 +3,8 @@ with the state's salt, against the bundle's commitment: the base model with its 
 released model with the final opening its owner hands over (the bundle itself stays hiding)."""
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import ezkl
@@ -16,19 +18,53 @@ from .claims import is_felt
 from .errors import Rejected
 
 
-def weight_felts(path: Path, m: dict, check: str) -> list[str]:
-    """The parameters of a safetensors file in the layout's order, as the circuit's field elements."""
-    layout, scale = m["run"]["layout"], m["run"]["scale"]
+def frozen_digest(arrays: dict[str, np.ndarray]) -> str:
+    """sha256 of frozen parameters, in order: each one's [name, shape] as JSON, then its float32
+    values little-endian (the shape fixes their length, so the encoding is unambiguous)."""
+    h = hashlib.sha256()
+    for name, a in arrays.items():
+        a = np.ascontiguousarray(a, dtype="<f4")
+        h.update(json.dumps([name, list(a.shape)]).encode() + a.tobytes())
+    return h.hexdigest()
+
+
+def _load(path: Path, check: str) -> dict[str, np.ndarray]:
     if not Path(path).is_file() or Path(path).stat().st_size > P.MAX_BASE:
         raise Rejected(check, f"{Path(path).name}: missing, or larger than {P.MAX_BASE} bytes")
     try:
-        weights = load_file(str(path))
+        return load_file(str(path))
+    except Exception as e:
+        raise Rejected(check, f"{Path(path).name} unreadable ({e.__class__.__name__})") from None
+
+
+def frozen_weights(path: Path, m: dict, check: str, weights: dict | None = None) -> dict[str, np.ndarray]:
+    """The parameters a model file holds that do not train, which must be exactly the claims' (names,
+    shapes and values, by sha256): they are constants of the step graph."""
+    weights = _load(path, check) if weights is None else weights
+    names = m["run"]["frozen"]["names"]
+    missing = [n for n in names if n not in weights]
+    if missing:
+        raise Rejected(check, f"{Path(path).name} has no parameter {missing[0]!r}, which the run claims frozen")
+    arrays = {n: weights[n] for n in names}
+    if frozen_digest(arrays) != m["run"]["frozen"]["sha256"]:
+        raise Rejected(check, f"{Path(path).name}: its frozen parameters are not the ones the claims name "
+                              "(run.frozen.sha256): a frozen weight was changed")
+    return arrays
+
+
+def weight_felts(path: Path, m: dict, check: str) -> list[str]:
+    """The trained parameters of a safetensors file in the layout's order, as the circuit's field
+    elements; its frozen parameters must be the claims'."""
+    layout, scale = m["run"]["layout"], m["run"]["scale"]
+    weights = _load(path, check)
+    try:
         flat = np.concatenate([weights[n].reshape(-1).astype(np.float64) for n in layout["names"]])
         shapes_ok = [tuple(weights[n].shape) for n in layout["names"]] == [tuple(s) for s in layout["shapes"]]
     except Exception as e:
-        raise Rejected(check, f"{Path(path).name} unreadable or not matching the layout ({e.__class__.__name__})") from None
-    if not shapes_ok or len(weights) != len(layout["names"]):
-        raise Rejected(check, f"{Path(path).name}: parameters do not match the circuit's layout")
+        raise Rejected(check, f"{Path(path).name} not matching the layout ({e.__class__.__name__})") from None
+    if not shapes_ok or set(weights) != set(layout["names"]) | set(m["run"]["frozen"]["names"]):
+        raise Rejected(check, f"{Path(path).name}: parameters do not match the circuit's layout and frozen parameters")
+    frozen_weights(path, m, check, weights)
     if not np.isfinite(flat).all():  # ezkl quantizes NaN to 0: another file would hash the same
         raise Rejected(check, f"{Path(path).name} has NaN or infinite weights")
     return [ezkl.float_to_felt(v, scale) for v in flat.tolist()]

@@ -30,7 +30,10 @@ SALT_BITS = 24   # random bits per word: 6 x 24 = 144 bits, each word well insid
 
 # --- the circuit as a function of the claims ---------------------------------------------------
 # manifest.run fields the circuit depends on; nothing else (no data, no weights) enters settings.json
-CIRCUIT_CLAIMS = ("model", "loss", "optimizer", "layout", "steps_per_proof", "scale", "bounds")
+CIRCUIT_CLAIMS = ("model", "loss", "optimizer", "layout", "steps_per_proof", "scale", "bounds", "frozen")
+# run.layout lists the parameters that train (the committed state); run.frozen = {names, sha256}: every
+# other parameter of the model, a constant of the step graph with the base model's value; sha256 over
+# each one's [name, shape] as JSON then its float32 values little-endian (verifier/model_check.py)
 BUILTIN_MODELS = ("logreg", "mlp")   # models/zoo.py: the descriptions a verifier can trace itself
 LOSSES = ("bce", "ce", "mse")          # models/losses.py
 BOUNDS = ("features", "weights")      # declared: |x| <= features after standardisation (clipped), |w| <= weights

@@ -28,7 +28,7 @@ from . import claims, protocol as P
 from .bundle import check_files, load_manifest, path_in
 from .errors import BadInput, CannotCheck, Rejected
 from .fold_tree import logrows_for, plan
-from .model_check import base_commitment, check_release
+from .model_check import base_commitment, check_release, frozen_digest, frozen_weights
 from .schedule import schedule
 
 
@@ -212,9 +212,17 @@ def derive_circuit(b: Bundle, what: str, bind: bool, report: Report, say) -> Der
         raise Rejected("circuit", f"made with ezkl {b.m['versions'].get('ezkl')}, this verifier derives with {P.EZKL_VERSION}")
     c = derive.circuit_claims(b.m["run"])
     onnx_name = b.m["circuit"]["onnx"]
+    # the frozen parameters (constants of the step graph): the base model's, as the claims name them
+    frozen = None
+    if not c["frozen"]["names"] and c["frozen"]["sha256"] != frozen_digest({}):
+        raise Rejected("frozen", "run.frozen names no parameter, but its sha256 is not that of none")
+    if c["frozen"]["names"]:
+        frozen = frozen_weights(b.path(b.m["base"]["file"]), b.m, "frozen")
+        report.passed.append(("frozen", f"{len(frozen)} frozen parameter(s) ({', '.join(frozen)}): the base model's "
+                                        "values are the ones the claims name (sha256)"))
     if c["model"]["name"] in P.BUILTIN_MODELS:
         say("deriving the circuit from the claims (traced, calibrated and set up once per circuit; cached)")
-        onnx = _derive("run", "cannot trace the step the manifest describes", derive.derived_onnx, c)
+        onnx = _derive("run", "cannot trace the step the manifest describes", derive.derived_onnx, c, frozen)
         if sha256(onnx) != b.digests[onnx_name]:
             hint = _torch_hint(b.m)
             raise Rejected("run", f"the run the manifest describes does not trace to the published {onnx_name}{hint}: "

@@ -365,6 +365,13 @@ def _other_seed(m):
     return next(s for s in range(1, 100) if schedule(m["run"]["num_batches"], m["run"]["epochs"], s) != order)
 
 
+def _claim_frozen(m, name):
+    """Move a parameter from the layout to the frozen claims (its sha256 left as the claims had it)."""
+    i = m["run"]["layout"]["names"].index(name)
+    m["run"]["layout"]["names"].pop(i), m["run"]["layout"]["shapes"].pop(i)
+    m["run"]["frozen"]["names"].append(name)
+
+
 RUN_FIELDS = [
     ("lr", lambda m: m["run"]["optimizer"].update(lr=0.25), "run"),
     ("lr as an int", lambda m: m["run"]["optimizer"].update(lr=1), "run"),
@@ -389,6 +396,12 @@ RUN_FIELDS = [
     ("layout momentum", lambda m: m["run"]["layout"].update(momentum=True), "run"),
     ("layout names", lambda m: m["run"]["layout"].update(names=m["run"]["layout"]["names"][::-1],
                                                          shapes=m["run"]["layout"]["shapes"][::-1]), "run"),
+    ("frozen sha256 of none changed", lambda m: m["run"]["frozen"].update(sha256="0" * 64), "frozen"),
+    ("frozen names a trained parameter", lambda m: m["run"]["frozen"].update(names=m["run"]["layout"]["names"][-1:]),
+     "manifest"),
+    ("frozen: a trained parameter claimed frozen", lambda m: _claim_frozen(m, m["run"]["layout"]["names"][-1]), "frozen"),
+    ("frozen missing", lambda m: m["run"].pop("frozen"), "manifest"),
+    ("frozen malformed", lambda m: m["run"].update(frozen={"names": "linear.bias", "sha256": "0" * 64}), "manifest"),
     ("base salt", lambda m: m["base"]["salt"].__setitem__(0, felt(3)), "base"),
     ("srs origin", lambda m: m["srs"].update(origin="ceremony"), "srs"),
     ("srs sha256", lambda m: m["srs"].update(sha256="0" * 64), "cannot check"),  # an SRS never hashed here
