@@ -80,7 +80,8 @@ def _clean_errors(fn):
 # the failures a user can cause (one line, exit 2), by module: a module never imported raised none of
 # them, so `verify` need not import torch (models.*) to catch them
 USER_ERRORS = {"circuits.artifacts": "ArtifactError", "circuits.pipeline": "CircuitError", "models.data": "DataError",
-               "models.losses": "LabelError", "models.zoo": "ModelError", "prover.train": "TrainError"}
+               "models.losses": "LabelError", "models.zoo": "ModelError", "prover.train": "TrainError",
+               "models.backbone": "BackboneError"}
 
 
 def _loaded(errors: dict) -> tuple:
@@ -140,9 +141,21 @@ STEPS_PER_PROOF = typer.Option("1", help="SGD steps unrolled into one circuit (m
                                       "`auto` (train): the most that --memory-gb proves.")
 SCALE = typer.Option(8, help="Fixed-point scale: values are integers times 2^-scale.")
 FEATURE_BOUND = typer.Option(4.0, help="Declared bound: standardised features are clipped to +-this (public; sizes the circuit).")
-TRAIN = typer.Option("*", "--train", help="Which parameters train (comma-separated globs over names, e.g. 'net.2.*' "
-                                          "for an MLP's head); the rest stay frozen at the base model's values.")
+TRAIN = typer.Option(None, "--train", help="Which parameters train (comma-separated globs over names, e.g. 'net.2.*' "
+                                           "for an MLP's head); the rest stay frozen at the base model's values. "
+                                           "Default: all ('*'), or the adapters ('*.lora_*') with --lora.")
+LORA = typer.Option(0, "--lora", help="Low-rank adapters of this rank beside Linear layers (their weights frozen).")
+LORA_LAYERS = typer.Option("", "--lora-layers", help="Linear layers that get an adapter, comma separated (default: all).")
 WEIGHT_BOUND = typer.Option(2.0, help="Declared bound on every weight of every state (public; sizes the circuit); a run that leaves it is refused.")
+
+
+def _tuning(trains: str | None, lora: int, lora_layers: str) -> dict:
+    """What trains: --train, and the adapters of --lora (on --lora-layers, default every Linear layer)."""
+    layers = [x.strip() for x in lora_layers.split(",") if x.strip()]
+    if layers and not lora:
+        raise ValueError("--lora-layers needs --lora RANK")
+    return {"train": trains if trains is not None else ("*.lora_*" if lora else "*"), "lora_rank": lora,
+            "lora_layers": layers}
 
 
 def _claims_config(model, hidden, loss, lr, momentum, weight_decay, batch_size, steps_per_proof, scale,
@@ -186,7 +199,11 @@ def train(
     scale: int = SCALE,
     feature_bound: float = FEATURE_BOUND,
     weight_bound: float = WEIGHT_BOUND,
-    trains: str = TRAIN,
+    trains: Optional[str] = TRAIN,
+    lora: int = LORA,
+    lora_layers: str = LORA_LAYERS,
+    backbone: Optional[Path] = typer.Option(None, help="A frozen ONNX graph run on each row before training, outside the "
+                                            "circuit: its features are the committed data (reported as not proved)."),
     memory_gb: Optional[float] = typer.Option(None, help="Proving memory budget for --steps-per-proof auto (default: 80% of this machine's RAM)."),
 ):
     """Train in fixed point, exactly as the circuit computes; compare with a float run."""
@@ -201,7 +218,8 @@ def train(
             cfg = _claims_config(model, hidden, loss, lr, momentum, weight_decay, batch_size, steps_per_proof, scale,
                                  feature_bound, weight_bound, epochs=epochs, data=str(data) if data else None,
                                  label=label, features=features, rows=rows, base=str(base) if base else None,
-                                 seed=seed, schedule_seed=schedule_seed, train=trains)
+                                 seed=seed, schedule_seed=schedule_seed, backbone=str(backbone) if backbone else None,
+                                 **_tuning(trains, lora, lora_layers))
             tr.prepare(rd, cfg, progress=_say, memory_gb=memory_gb)
         _train_steps(rd)
 
@@ -238,7 +256,9 @@ def circuit(
     scale: int = SCALE,
     feature_bound: float = FEATURE_BOUND,
     weight_bound: float = WEIGHT_BOUND,
-    trains: str = TRAIN,
+    trains: Optional[str] = TRAIN,
+    lora: int = LORA,
+    lora_layers: str = LORA_LAYERS,
     base: Optional[Path] = typer.Option(None, help="Base model weights (frozen parameters are constants of the circuit)."),
     seed: int = typer.Option(0, help="Public seed of the initial weights when there is no --base."),
     srs: Optional[Path] = typer.Option(None, help="KZG SRS file. Default: an INSECURE dev SRS."),
@@ -253,7 +273,8 @@ def circuit(
     from prover.preregister import preregister
 
     cfg = _claims_config(model, hidden, loss, lr, momentum, weight_decay, batch_size, steps_per_proof, scale,
-                         feature_bound, weight_bound, train=trains, base=str(base) if base else None, seed=seed)
+                         feature_bound, weight_bound, base=str(base) if base else None, seed=seed,
+                         **_tuning(trains, lora, lora_layers))
     start = time.perf_counter()
     ident = preregister(cfg, features, outputs, out_dir, srs, progress=_say)
     from circuits.artifacts import sha256_file

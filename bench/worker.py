@@ -151,7 +151,14 @@ def prepare(spec: dict) -> dict:
     witness_s = time.perf_counter() - w0
     settings = read_json(run.settings)
     steps_per_proof = read_json(run.config)["steps_per_proof"]
+    from models.step import Layout
+    from safetensors.numpy import load_file
+
+    trained = Layout.from_dict(read_json(run.partition)["layout"]).n_params
+    total = sum(v.size for v in load_file(str(run.base_model)).values())
     return {
+        "trained_params": trained,
+        "frozen_params": total - trained,
         "steps_per_proof": steps_per_proof,
         "chunks": report["steps"] // steps_per_proof,
         "prepare_seconds": t1 - t0,

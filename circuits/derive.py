@@ -67,13 +67,15 @@ def module_of(claims: dict, frozen: dict[str, np.ndarray] | None = None):
 
     from models import zoo
 
+    if claims["model"]["name"] not in zoo.BUILTIN:  # a user's module is never imported here
+        raise ValueError(f"model {claims['model']['name']!r} is not a built-in model")
     names = claims["frozen"]["names"]
     if not names:
         with torch.device("meta"):
-            return zoo.BUILTIN[claims["model"]["name"]](**claims["model"].get("kwargs", {}))
+            return zoo.build(claims["model"])
     if frozen is None or list(frozen) != names:
         raise ValueError(f"the claims freeze {names}: their values (the base model's) are needed to trace the step")
-    module = zoo.BUILTIN[claims["model"]["name"]](**claims["model"].get("kwargs", {}))
+    module = zoo.build(claims["model"])
     params = dict(module.named_parameters())
     with torch.no_grad():
         for n, a in frozen.items():

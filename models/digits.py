@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 SPLIT_SEED = 0
-PUBLIC_ROWS, PRIVATE_ROWS = 900, 128
+PUBLIC_ROWS, PRIVATE_ROWS = 900, 64
 HIDDEN = 16
 TRAIN = "net.2.*"            # the head; net.0 (the pretrained body) stays frozen
 PRETRAIN_EPOCHS = 60

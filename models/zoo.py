@@ -13,6 +13,8 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from .lora import add_adapters
+
 
 class LogisticRegression(nn.Module):
     def __init__(self, in_features: int, out_features: int = 1):
@@ -70,11 +72,17 @@ def build(spec: dict, seed: int | None = None) -> nn.Module:
     if seed is not None:
         torch.manual_seed(seed)
     try:
-        return cls(**kwargs)
+        module = cls(**kwargs)
     except TypeError as e:
         raise ModelError(f"model {name!r}: bad arguments {kwargs}: {e}") from None
     except Exception as e:  # user code: report, do not crash
         raise ModelError(f"model {name!r}: constructor failed ({e.__class__.__name__}: {e})") from None
+    if spec.get("adapters"):
+        try:
+            add_adapters(module, spec["adapters"]["rank"], spec["adapters"]["layers"])
+        except ValueError as e:
+            raise ModelError(f"model {name!r}: {e}") from None
+    return module
 
 
 def load_base(module: nn.Module, path: Path) -> None:
@@ -92,6 +100,8 @@ def load_base(module: nn.Module, path: Path) -> None:
     if not isinstance(state, dict):
         raise ModelError(f"base model {path}: not a state dict")
     own = dict(module.named_parameters())
+    fresh = {n for n in own if n.endswith((".lora_a", ".lora_b")) and n not in state}
+    own = {n: p for n, p in own.items() if n not in fresh}  # new adapters keep their (seeded) initial values
     if set(state) != set(own):
         raise ModelError(f"base model {path}: parameters {sorted(state)} do not match the model's {sorted(own)}")
     for name, p in own.items():

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from circuits.artifacts import ArtifactError, read_json, write_json
+from models import backbone
 from verifier.protocol import DEFAULT_BOUNDS
 
 
@@ -26,6 +27,9 @@ class RunConfig:
     rows: int | None = None           # train on N rows drawn with `seed` (None: all)
     base: str | None = None           # base model (.safetensors or torch state dict); None: seeded init
     train: str = "*"                  # which parameters train (comma-separated globs); the rest stay frozen
+    lora_rank: int = 0                # low-rank adapters of this rank on lora_layers (0: none)
+    lora_layers: list[str] = field(default_factory=list)  # Linear layers that get an adapter
+    backbone: str | None = None       # a frozen ONNX graph run on each row before training (outside the circuit)
     seed: int = 0                     # public: the initial weights when there is no base model (nothing else)
     schedule_seed: int = 0            # public: the per-epoch batch order
     scale: int = 8                    # fixed point: values are integers times 2^-scale
@@ -36,7 +40,10 @@ class RunConfig:
         kwargs = {"in_features": in_features, "out_features": out_features}
         if self.model == "mlp":
             kwargs["hidden"] = list(self.hidden)
-        return {"name": self.model, "kwargs": kwargs}
+        spec = {"name": self.model, "kwargs": kwargs}
+        if self.lora_rank:
+            spec["adapters"] = {"rank": self.lora_rank, "layers": list(self.lora_layers) or _linear_layers(spec)}
+        return spec
 
     def run_claims(self, layout, num_batches: int, frozen: dict) -> dict:
         """The manifest's run section: everything public about the run (the circuit's claims among it).
@@ -54,6 +61,7 @@ class RunConfig:
             "bounds": {"features": float(self.feature_bound), "weights": float(self.weight_bound)},
             "layout": layout.to_dict(),
             "frozen": frozen,
+            "backbone": backbone.describe(Path(self.backbone)) if self.backbone else None,  # the bundle's copy
         }
 
     def save(self, path: Path) -> None:
@@ -79,6 +87,17 @@ class RunConfig:
         for name in ("feature_bound", "weight_bound"):
             if not 0 < getattr(self, name) <= 1e4:
                 raise ValueError(f"{name.replace('_', ' ')} must be in (0, 10000], got {getattr(self, name)}")
+
+
+def _linear_layers(spec: dict) -> list[str]:
+    """Every nn.Linear of the model a spec names (the default layers for adapters)."""
+    import torch
+
+    from models import zoo
+
+    with torch.device("meta"):
+        module = zoo.build(spec)
+    return [n for n, m in module.named_modules() if isinstance(m, torch.nn.Linear)]
 
 
 def dumps(cfg: RunConfig) -> str:

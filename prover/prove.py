@@ -103,6 +103,7 @@ def write_manifest(run: RunDir) -> dict:
     base_salt = first["inputs"][0][-len(first["inputs"][-1]):]
     srs = srs_mod.identify(run.srs)
     files = [P.STEP_ONNX, P.SETTINGS, P.VK, P.SRS, P.BASE_MODEL, P.DATASET]
+    files += [P.BACKBONE] if cfg.backbone else []
     files += [proof_name(c) for c in range(len(chunks))]
     manifest = {
         "format": FORMAT,

@@ -32,6 +32,8 @@ class RunDir:
     @property
     def final_model(self) -> Path: return self.private / "final_model.safetensors"
     @property
+    def final_merged(self) -> Path: return self.private / "final_model_merged.safetensors"  # adapters merged (W + BA)
+    @property
     def float_model(self) -> Path: return self.private / "float_model.safetensors"  # the float run, for comparison
     @property
     def final_opening(self) -> Path: return self.private / "final_opening.json"

@@ -21,11 +21,12 @@ from safetensors.torch import save_file
 
 from circuits import derive, pipeline
 from circuits.artifacts import atomic_path, read_json, write_json
-from models import data as datasets
+from models import backbone, data as datasets
 from models import zoo
 from models.losses import encode_labels
 from models.step import Layout, Optimizer, SALT_WORDS, flatten, frozen_of, layout_of, make_step, select, unflatten
 from verifier.model_check import frozen_digest
+from verifier import protocol as P
 from verifier.schedule import schedule
 
 from .commit import (batch_vector, commitment, load_or_create_master_key, partition, private_seed, salt_values,
@@ -58,6 +59,8 @@ def load_dataset(cfg: RunConfig, rows_seed: int) -> tuple[np.ndarray, np.ndarray
         keep = np.sort(np.random.default_rng(rows_seed).permutation(len(X))[: cfg.rows])
         X, y = X[keep], y[keep]
     out = _out_features(cfg, y)
+    if cfg.backbone:  # a frozen backbone outside the circuit: its features are the committed data
+        X = backbone.features(Path(cfg.backbone), X)
     X = np.clip(datasets.standardise(X), -cfg.feature_bound, cfg.feature_bound)
     return X.astype(np.float32), encode_labels(cfg.loss, y, out), out
 
@@ -136,6 +139,10 @@ def prepare(run: RunDir, cfg: RunConfig, progress=print, memory_gb: float | None
     check_bound(cfg, "the base model", flatten(module, layout))
 
     run.public.mkdir(parents=True, exist_ok=True)
+    if cfg.backbone:  # the graph the features came from, published with the bundle (run.backbone names it)
+        with atomic_path(run.public / P.BACKBONE) as tmp:
+            shutil.copyfile(cfg.backbone, tmp)
+        cfg = replace(cfg, backbone=str((run.public / P.BACKBONE).resolve()))
     np.savez(run.data, X=X, Y=Y)
     write_json(run.partition, {"batches": parts, "layout": layout.to_dict()})
     with atomic_path(run.base_model) as tmp:
@@ -322,6 +329,15 @@ def finish(run, cfg, layout, state, X, Y, parts, order) -> dict:
     with atomic_path(run.final_model, mode=0o600) as tmp:
         trained = unflatten(layout, fixed)  # the released model: the trained parameters and the frozen ones
         save_file({k: v.contiguous() for k, v in {**frozen_of(module, layout), **trained}.items()}, str(tmp))
+    adapters = cfg.model_spec(layout.features, layout.label_width).get("adapters")
+    if adapters:  # the release as one plain model: each adapter merged into its layer
+        from safetensors.numpy import save_file as save_numpy
+
+        from verifier.model_check import merge_adapters
+
+        full = {k: v.numpy() for k, v in {**frozen_of(module, layout), **trained}.items()}
+        with atomic_path(run.final_merged, mode=0o600) as tmp:
+            save_numpy(merge_adapters(full, adapters["layers"]), str(tmp))
     with atomic_path(run.float_model, mode=0o600) as tmp:
         save_file({k: v.contiguous() for k, v in {**frozen_of(module, layout), **unflatten(layout, ref)}.items()},
                   str(tmp))

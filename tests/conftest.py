@@ -50,6 +50,15 @@ def run_ft(tmp_path_factory) -> RunDir:
     return make_run(tmp_path_factory.mktemp("run_ft"), **HEAD_ONLY)
 
 
+ADAPTERS = dict(model="mlp", hidden=[4], lora_rank=1, lora_layers=["net.0"], train="*.lora_*")
+
+
+@pytest.fixture(scope="session")
+def run_lora(tmp_path_factory) -> RunDir:
+    """The same MLP with a rank-1 adapter beside its first layer: only the adapter trains."""
+    return make_run(tmp_path_factory.mktemp("run_lora"), **ADAPTERS)
+
+
 @pytest.fixture
 def bundle(run_a, tmp_path) -> Path:
     """A fresh copy of run A's public bundle, for one test to attack."""

@@ -160,3 +160,149 @@ def test_train_pattern_that_selects_nothing(tmp_path, pattern, message):
     r = zkpot("train", tmp_path / "run", "--model", "mlp", "--hidden", "4", "--features", "4", "--rows", "8",
               "--batch-size", "4", "--epochs", "1", "--train", pattern)
     assert r.returncode == 2 and message in r.stderr, r.stderr
+
+
+def test_finetune_demo_end_to_end(tmp_path):
+    """`zkpot demo --finetune`: public pretraining, private head fine-tuning proved and verified (VALID),
+    and a real gain on held-out rows, in fixed point as in float."""
+    r = zkpot("demo", tmp_path / "ft", "--finetune")
+    assert r.returncode == 0 and "VALID" in r.stdout, r.stdout[-3000:] + r.stderr[-2000:]
+    row = next(ln for ln in r.stdout.splitlines() if ln.count("│") == 4 and "0." in ln)
+    base, fixed, flt = (float(x) for x in row.strip("│ ").split("│"))
+    assert fixed > base + 0.15 and abs(fixed - flt) < 0.03, (base, fixed, flt)
+
+
+# --- low-rank adapters ------------------------------------------------------------------------
+
+def test_adapter_run_verifies_and_moves_only_the_adapter(run_lora):
+    report = verify_bundle(run_lora.public, allow_insecure_dev_srs=True)
+    assert report.ok, report.failures
+    m = _manifest(run_lora.public)
+    assert m["run"]["model"]["adapters"] == {"rank": 1, "layers": ["net.0"]}
+    assert m["run"]["layout"]["names"] == ["net.0.lora_a", "net.0.lora_b"]
+    base, final = load_file(str(run_lora.base_model)), load_file(str(run_lora.final_model))
+    assert not base["net.0.lora_b"].any() and final["net.0.lora_b"].any()  # B starts at zero and moved
+    for n in m["run"]["frozen"]["names"]:
+        assert np.array_equal(final[n], base[n]), n
+
+
+@pytest.mark.parametrize("rank", [2, 3])
+def test_an_adapter_of_another_rank(run_lora, tmp_path, rank):
+    """The claims name another rank (layout shapes adjusted to it, or not): the step the claims
+    describe is not the published one (`run`)."""
+    for adjust in (False, True):
+        public = tmp_path / f"r{rank}{adjust}"
+        shutil.copytree(run_lora.public, public)
+        m = _manifest(public)
+        m["run"]["model"]["adapters"]["rank"] = rank
+        if adjust:
+            m["run"]["layout"]["shapes"] = [[rank, SMALL["features"]], [4, rank]]
+        (public / "manifest.json").write_text(json.dumps(m))
+        rehash(public)
+        assert ("run", None) in failures(public), (rank, adjust)
+
+
+def _one_hot(a, index, delta=2**-8):
+    d = np.zeros_like(a)
+    d.reshape(-1)[index] = delta
+    return d
+
+
+def test_merged_release(run_lora, tmp_path):
+    """The merged model train writes (W + B A) is the final state; one value off, the base layer
+    without its adapter, or the adapter merged twice: `model`."""
+    def check(path):
+        return verify_bundle(run_lora.public, allow_insecure_dev_srs=True, model=path, opening=run_lora.final_opening)
+
+    ok = check(run_lora.final_merged)
+    assert ok.ok and any(c == "model" and "adapters merged" in d for c, d in ok.passed), ok.failures
+    merged = load_file(str(run_lora.final_merged))
+    final = load_file(str(run_lora.final_model))
+    delta = final["net.0.lora_b"].astype(np.float64) @ final["net.0.lora_a"].astype(np.float64)
+    forgeries = {
+        "one value off": {**merged, "net.0.weight": merged["net.0.weight"] + _one_hot(merged["net.0.weight"], 7)},
+        "adapter left out": {**merged, "net.0.weight": final["net.0.weight"]},
+        "adapter merged twice": {**merged, "net.0.weight": (merged["net.0.weight"] + delta).astype(np.float32)},
+        "head changed": {**merged, "net.2.bias": merged["net.2.bias"] + np.float32(2**-8)},
+        "a parameter dropped": {k: v for k, v in merged.items() if k != "net.2.bias"},
+    }
+    for name, weights in forgeries.items():
+        path = tmp_path / f"{name}.safetensors"
+        save_file(weights, str(path))
+        assert [f.check for f in check(path).failures] == ["model"], name
+
+
+# --- a frozen backbone outside the circuit ----------------------------------------------------
+
+def _backbone(path, inputs, outputs, seed=0):
+    """A small ONNX graph (MatMul, Add, Relu) from `inputs` columns to `outputs` features."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    w = rng.normal(0, 0.5, (inputs, outputs)).astype(np.float32)
+    g = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["h"]), helper.make_node("Add", ["h", "b"], ["z"]),
+         helper.make_node("Relu", ["z"], ["y"])], "backbone",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", inputs])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", outputs])],
+        [numpy_helper.from_array(w, "W"), numpy_helper.from_array(np.full(outputs, 0.1, np.float32), "b")])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def run_bb(tmp_path_factory):
+    root = tmp_path_factory.mktemp("run_bb")
+    return make_run(root / "run", features=30, backbone=str(_backbone(root / "bb.onnx", 30, 6)))
+
+
+def test_backbone_run_is_never_valid_and_says_why(run_bb):
+    """The proofs and every derived claim hold, but the features' origin is the owner's word: the
+    verdict is PROOFS VERIFY, CLAIMS NOT BOUND, naming the backbone."""
+    from verifier import protocol as P
+
+    report = verify_bundle(run_bb.public, allow_insecure_dev_srs=True)
+    assert not report.failures and report.verdict == P.UNBOUND, report.failures
+    assert any("backbone.onnx's output" in u for u in report.unbound)
+    assert any(c == "backbone" and "6 features" in d for c, d in report.passed)
+    assert _manifest(run_bb.public)["run"]["layout"]["features"] == 6
+
+
+def test_backbone_swapped_or_misdescribed(run_bb, tmp_path):
+    """Another graph in the bundle (re-sealed), claims naming another width, or the graph dropped
+    from the file table: each rejected at a named check."""
+    cases = {
+        "another graph": (lambda pub: _backbone(pub / "backbone.onnx", 30, 6, seed=1), "backbone"),
+        "another output width": (lambda pub: _edit_run(pub, lambda r: r["backbone"].update(outputs=7)), "backbone"),
+        "claims name another graph": (lambda pub: _edit_run(pub, lambda r: r["backbone"].update(sha256="0" * 64)),
+                                      "backbone"),
+        "graph of another width, claims adjusted": (lambda pub: _swap_width(pub), "backbone"),
+        "graph not in the file table": (lambda pub: _drop_file(pub, "backbone.onnx"), "files"),
+        "backbone malformed": (lambda pub: _edit_run(pub, lambda r: r.update(backbone="bb.onnx")), "manifest"),
+    }
+    for name, (attack, check) in cases.items():
+        public = tmp_path / name.replace(" ", "_")
+        shutil.copytree(run_bb.public, public)
+        attack(public)
+        rehash(public)
+        assert check in {c for c, _ in failures(public)}, name
+
+
+def _edit_run(public, fn):
+    m = _manifest(public)
+    fn(m["run"])
+    (public / "manifest.json").write_text(json.dumps(m))
+
+
+def _swap_width(public):
+    from models.backbone import describe
+
+    _backbone(public / "backbone.onnx", 30, 5)
+    _edit_run(public, lambda r: r.update(backbone=describe(public / "backbone.onnx")))
+
+
+def _drop_file(public, name):
+    m = _manifest(public)
+    del m["files"][name]
+    (public / "manifest.json").write_text(json.dumps(m))

@@ -280,9 +280,10 @@ def test_vk_of_another_circuit_is_rejected_by_default(run_a, run_lr, tmp_path):
     at `vk` (exit 1), before any proof is read. With --trust-bundle-keys the bundle's vk is used, under
     the derived settings, and the verdict is never VALID."""
     forged = Path(shutil.copytree(run_lr.public, tmp_path / "public"))
-    for name in ("step.onnx", "settings.json"):
+    for name in ("step.onnx", "settings.json", "kzg.srs"):  # (with the SRS the claimed circuit's logrows needs)
         shutil.copyfile(run_a.public / name, forged / name)
-    edit_manifest(forged, lambda m: m["run"]["optimizer"].update(lr=0.5))
+    srs = json.loads(run_a.manifest.read_text())["srs"]
+    edit_manifest(forged, lambda m: (m["run"]["optimizer"].update(lr=0.5), m.update(srs=srs)))
     rehash(forged)
     assert verify_bundle(forged, allow_insecure_dev_srs=True, bind=False).verdict != "VALID"
     assert [(f.check, f.chunk) for f in verify_bundle(forged, allow_insecure_dev_srs=True).failures] == [("vk", None)]

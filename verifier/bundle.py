@@ -7,6 +7,7 @@ from pathlib import Path
 from circuits.artifacts import ArtifactError, read_json, sha256_file
 
 from .errors import Rejected
+from . import protocol as P
 from .protocol import FORMAT, MANIFEST, MAX_MANIFEST
 
 SAFE_NAME = re.compile(r"^((proofs|fold)/)?[A-Za-z0-9_.-]+$")
@@ -55,6 +56,7 @@ def check_files(public: Path, m: dict, used: list | None = None) -> dict[str, st
     referenced = [m["circuit"].get(k) for k in ("onnx", "settings", "vk")]
     referenced += [m["srs"].get("file"), m["base"].get("file"), m["dataset"].get("file")]
     referenced += [c.get("proof") if isinstance(c, dict) else None for c in m["chunks"]]
+    referenced += [P.BACKBONE] if m["run"].get("backbone") is not None else []
     for name in referenced + list(used or []):
         if name not in named:
             raise Rejected("files", f"{name!r} is used but has no sha256 in the manifest")

@@ -47,6 +47,10 @@ def check_shape(m: dict) -> None:
     r = m["run"]
     _need(isinstance(r.get("model"), dict) and isinstance(r["model"].get("name"), str)
           and isinstance(r["model"].get("kwargs", {}), dict), "run.model must be {name, kwargs}")
+    ad = r["model"].get("adapters")
+    _need(ad is None or (isinstance(ad, dict) and set(ad) == {"rank", "layers"} and _int(ad["rank"])
+                         and 1 <= ad["rank"] <= 64 and _strs(ad["layers"]) and ad["layers"]),
+          "run.model.adapters must be {rank: 1..64, layers: [Linear layer names]}")
     _need(isinstance(r.get("loss"), str), "run.loss must be a string")
     opt = r.get("optimizer")
     _need(isinstance(opt, dict) and isinstance(opt.get("name"), str)
@@ -75,6 +79,10 @@ def check_shape(m: dict) -> None:
           and isinstance(fr["sha256"], str) and len(fr["sha256"]) == 64
           and all(ch in "0123456789abcdef" for ch in fr["sha256"]),
           "run.frozen must be {names: distinct parameter names outside the layout, sha256: 64 hex digits}")
+    bb = r.get("backbone", "absent")
+    _need(bb is None or (isinstance(bb, dict) and set(bb) == {"sha256", "inputs", "outputs"}
+                         and isinstance(bb["sha256"], str) and _int(bb["inputs"]) and _int(bb["outputs"])),
+          "run.backbone must be null or {sha256, inputs, outputs}")
     b = m["base"]
     _need(isinstance(b.get("file"), str) and is_felt(b.get("commitment")) and isinstance(b.get("salt"), list)
           and len(b["salt"]) == SALT_WORDS and all(is_felt(x) for x in b["salt"]),

@@ -81,9 +81,10 @@ def base_commitment(path: Path, m: dict) -> str:
         raise Rejected("base", f"cannot hash the base state ({e})") from None
 
 
-def check_release(m: dict, model: Path, opening: Path | None) -> str:
-    """Raises Rejected("model") unless `model` is the run's final state (given its opening) or, without
-    an opening, the run's base model; returns what was shown."""
+def check_release(m: dict, model: Path, opening: Path | None, base: Path) -> str:
+    """Raises Rejected("model") unless `model` is the run's final state (given its opening; with
+    adapters, also merged) or, without an opening, the run's base model (file `base` in the bundle);
+    returns what was shown."""
     if opening is None:
         if base_commitment(model, m) != m["base"]["commitment"]:
             raise Rejected("model", f"{Path(model).name} with the published salt does not hash to the base commitment")
@@ -98,9 +99,47 @@ def check_release(m: dict, model: Path, opening: Path | None) -> str:
         raise Rejected("model", f"the opening must list the final state's {length} field elements")
     if ezkl.poseidon_hash(state)[0] != m["final"]["commitment"]:
         raise Rejected("model", "the opening does not open the run's final commitment (another state or another salt)")
+    adapters = m["run"]["model"].get("adapters")
+    if adapters and not any(k.endswith(LORA) for k in _load(model, "model")):
+        return _check_merged(m, model, state[:n], base, adapters["layers"])
     felts = weight_felts(model, m, "model")
     wrong = [i for i, (a, b) in enumerate(zip(felts, state[:n])) if a != b]
     if wrong:
         raise Rejected("model", f"{Path(model).name} differs from the proved final state in {len(wrong)} of {n} "
                                 f"weights (first: #{wrong[0]})")
     return f"{Path(model).name} is the run's final state: its {n} weights and the opening hash to the final commitment"
+
+
+LORA = (".lora_a", ".lora_b")
+
+
+def merge_adapters(state: dict[str, np.ndarray], layers: list[str]) -> dict[str, np.ndarray]:
+    """A state dict with low-rank adapters as the plain model's: W + B A for each adapted layer.
+    Fixed-point values (multiples of 2^-scale, small) multiply and add exactly in float64, so the only
+    rounding is the final one to float32: anyone merging the same state gets the same bytes."""
+    out = {k: v for k, v in state.items() if not k.endswith(LORA)}
+    for layer in layers:
+        a, b = state[f"{layer}.lora_a"].astype(np.float64), state[f"{layer}.lora_b"].astype(np.float64)
+        out[f"{layer}.weight"] = (np.asarray(state[f"{layer}.weight"], np.float64) + b @ a).astype(np.float32)
+    return out
+
+
+def _check_merged(m: dict, model: Path, trained: list[str], base: Path, layers: list[str]) -> str:
+    """The released model is the merged final state: its opened trained values and the base's frozen
+    ones, adapters merged into their layers, equal to the file byte for byte."""
+    lay, scale = m["run"]["layout"], m["run"]["scale"]
+    values, at = {}, 0
+    for name, shape in zip(lay["names"], lay["shapes"]):
+        size = int(np.prod(shape))
+        values[name] = np.array([ezkl.felt_to_float(f, scale) for f in trained[at:at + size]], np.float32).reshape(shape)
+        at += size
+    expected = merge_adapters({**frozen_weights(base, m, "model"), **values}, layers)
+    got = _load(model, "model")
+    if set(got) != set(expected) or any(got[k].shape != expected[k].shape for k in expected):
+        raise Rejected("model", f"{Path(model).name}: parameters {sorted(got)} are not the merged model's {sorted(expected)}")
+    wrong = [k for k in expected if not np.array_equal(np.asarray(got[k], np.float32), expected[k])]
+    if wrong:
+        raise Rejected("model", f"{Path(model).name} is not the final state with its adapters merged (W + B A): "
+                                f"{', '.join(wrong)} differ")
+    return (f"{Path(model).name} is the run's final state with its adapters merged into {', '.join(layers)} "
+            "(W + B A, from the opened final state and the base's frozen weights)")

@@ -23,6 +23,8 @@ STEP_ONNX, SETTINGS, VK, SRS = "step.onnx", "settings.json", "vk.key", "kzg.srs"
 # cut from the full SRS the manifest names by sha256 and logrows (circuits/srs.py: verifier_srs)
 SRS_IDENTITY = ("sha256", "logrows", "origin")
 BASE_MODEL, DATASET = "base_model.safetensors", "dataset.json"
+BACKBONE = "backbone.onnx"   # (optional) a frozen ONNX graph run on the rows before training, outside the circuit:
+# manifest run.backbone = {sha256, inputs, outputs}; its features are the committed data (not proved: reported)
 
 # --- commitments -------------------------------------------------------------------------------
 SALT_WORDS = 6   # field elements per salt

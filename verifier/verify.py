@@ -100,6 +100,7 @@ def verify_bundle(public: Path, allow_insecure_dev_srs: bool = False, deep: bool
         b.srs = bind_srs(b, srs, report)
         check_srs_origin(b, allow_insecure_dev_srs, report)
         what = claims.check_run(b.m, b.batches)
+        check_backbone(b, report)
         d = derive_circuit(b, what, bind, report, say)                      # 2
         instances = verify_proofs(b, d, deep, bind, report, on_proof, say)  # 3
         base = base_commitment(b.path(b.m["base"]["file"]), b.m)
@@ -107,7 +108,7 @@ def verify_bundle(public: Path, allow_insecure_dev_srs: bool = False, deep: bool
         if package is not None:                                             # 5
             vouch(b, package, list(publishers), report)
         if model is not None:                                               # 6
-            report.passed.append(("model", check_release(b.m, model, opening)))
+            report.passed.append(("model", check_release(b.m, model, opening, b.path(b.m["base"]["file"]))))
     except Rejected as e:
         report.failures.append(e)
     except BadInput:
@@ -118,6 +119,30 @@ def verify_bundle(public: Path, allow_insecure_dev_srs: bool = False, deep: bool
         report.failures.append(Rejected("manifest", f"malformed bundle ({e.__class__.__name__}: {e})"))
     report.seconds = time.perf_counter() - start
     return report
+
+
+def check_backbone(b: Bundle, report: Report) -> None:
+    """A frozen backbone outside the circuit: the graph in the bundle is the one the claims name, and
+    its output width is the circuit's input width. That the committed features are its output on
+    the private rows is not proved: reported, so the verdict cannot be VALID."""
+    claim = b.m["run"].get("backbone")
+    if claim is None:
+        return
+    from models.backbone import BackboneError, describe
+
+    try:
+        ours = describe(b.path(P.BACKBONE))
+    except BackboneError as e:
+        raise Rejected("backbone", str(e)) from None
+    if ours != claim:
+        raise Rejected("backbone", f"{P.BACKBONE} is {ours}, the manifest claims {claim}")
+    if ours["outputs"] != b.m["run"]["layout"]["features"]:
+        raise Rejected("backbone", f"{P.BACKBONE} gives {ours['outputs']} features, the circuit takes "
+                                   f"{b.m['run']['layout']['features']}")
+    report.passed.append(("backbone", f"{P.BACKBONE} (sha256 {ours['sha256'][:16]}…) maps {ours['inputs']} columns to "
+                                      f"the circuit's {ours['outputs']} features"))
+    report.unbound.append(f"the committed features are the owner's claim to be {P.BACKBONE}'s output on the private "
+                          "rows: the proofs cover the training on the committed features, not the backbone's run")
 
 
 # --- 1 read -------------------------------------------------------------------------------------
@@ -132,6 +157,7 @@ def read_bundle(public: Path, deep: bool, report: Report) -> Bundle:
         used = [m["circuit"][k] for k in ("onnx", "settings", "vk")]
         used += [m["srs"]["file"], m["base"]["file"], m["dataset"]["file"], top["proof"], top["vk"]]
         used += [node["vk"] for level in m["fold"]["levels"] for node in level]
+        used += [P.BACKBONE] if m["run"].get("backbone") is not None else []
     digests = check_files(public, m, used)
     report.passed.append(("files", f"{'every' if used is None else 'every non-chunk'} file matches its sha256 "
                                    f"({len(digests)} files)"))
