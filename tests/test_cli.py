@@ -31,7 +31,7 @@ def test_verify_tampered_bundle_names_the_check(bundle):
     assert "INVALID" in r.stdout and "proofs/chunk_00003.json does not match" in r.stdout
 
 
-@pytest.mark.parametrize("content", ["", "{not json", "[1, 2]", '{"format": "zkpot/bundle-1"}'])
+@pytest.mark.parametrize("content", ["", "{not json", "[1, 2]", '{"format": "zkpot/bundle-2"}'])
 def test_verify_corrupt_manifest(bundle, content):
     (bundle / "manifest.json").write_text(content)
     r = zkpot("verify", bundle)

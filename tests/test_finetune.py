@@ -306,3 +306,28 @@ def _drop_file(public, name):
     m = _manifest(public)
     del m["files"][name]
     (public / "manifest.json").write_text(json.dumps(m))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--lora-layers", "net.0"], "--lora-layers needs --lora RANK"),
+    (["--lora", "1", "--lora-layers", "net.9"], "adapter layer 'net.9' is not a Linear layer of the model"),
+    (["--lora", "65"], "adapter rank must be in 1..64"),
+    (["--backbone", "missing.onnx"], "backbone not found: missing.onnx"),
+    (["--backbone", "README.md"], "not an ONNX graph"),
+])
+def test_finetuning_options_bad_input(tmp_path, args, message):
+    from tests.adversarial.test_bad_input import one_error_line
+
+    r = zkpot("train", tmp_path / "run", "--model", "mlp", "--hidden", "4", "--features", "4", "--rows", "8",
+              "--batch-size", "4", "--epochs", "1", *args)
+    one_error_line(r, message)
+    assert not (tmp_path / "run" / "public" / "manifest.json").exists()
+
+
+def test_backbone_of_another_width_is_refused(tmp_path):
+    from tests.adversarial.test_bad_input import one_error_line
+
+    bb = _backbone(tmp_path / "bb.onnx", 5, 3)
+    r = zkpot("train", tmp_path / "run", "--features", "4", "--rows", "8", "--batch-size", "4", "--epochs", "1",
+              "--backbone", bb)
+    one_error_line(r, "takes 5 features, the data has 4")

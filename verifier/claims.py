@@ -151,8 +151,9 @@ def check_run(m: dict, batches: list[str]) -> str:
     if trace_input > MAX_TRACE_INPUT:
         raise Rejected("run", f"the step takes {trace_input} inputs, more than the {MAX_TRACE_INPUT} this verifier traces")
     b = r["bounds"]
-    trains = (f", trains {', '.join(lay['names'])} (frozen: {', '.join(r['frozen']['names'])})"
-              if r["frozen"]["names"] else "")
+    ad = model.get("adapters")
+    trains = (f" with rank-{ad['rank']} adapters on {', '.join(ad['layers'])}" if ad else "") + (
+        f", trains {', '.join(lay['names'])} (frozen: {', '.join(r['frozen']['names'])})" if r["frozen"]["names"] else "")
     return (f"{model['name']}{trains}, {r['loss']} loss, sgd lr {opt['lr']} (momentum {opt['momentum']}, weight decay "
             f"{opt['weight_decay']}), batch {r['batch_size']}, {r['steps_per_proof']} step(s) per proof, scale "
             f"{r['scale']}, |x| <= {b['features']}, |w| <= {b['weights']}")

@@ -11,7 +11,7 @@ SALT_WORDS words of SALT_BITS random bits.
 from __future__ import annotations
 
 # --- format and tools --------------------------------------------------------------------------
-FORMAT = "zkpot/bundle-1"
+FORMAT = "zkpot/bundle-2"   # 2: run.frozen, run.backbone, run.model.adapters (fine-tuning)
 PACKAGE_FORMAT = "zkpot/vk-package-1"
 EZKL_VERSION = "22.3.0"
 FIELD_MODULUS = 0x30644E72E131A029B85045B68181585D2833E84879B9709143E1F593F0000001  # BN254 scalar field
