@@ -3,8 +3,6 @@ held-out comparison. The pretraining is public and runs here in float; only the 
 on the private rows is proved."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from circuits.artifacts import atomic_path
@@ -43,16 +41,16 @@ def held_out_accuracy(run: RunDir, cfg: RunConfig) -> dict[str, float]:
     from safetensors.torch import load_file
 
     from models import data as datasets
-    from models.zoo import MLP
+    from models import zoo
 
     train_X, _ = datasets.load(cfg.data)
     with np.load(run.root / "example" / "held_out.npz") as z:
         X, y = z["X"], z["y"]
     std = train_X.std(axis=0)
     X = np.clip((X - train_X.mean(axis=0)) / np.where(std > 0, std, 1.0), -cfg.feature_bound, cfg.feature_bound)
-    net = MLP(X.shape[1], cfg.hidden, 1)
+    net = zoo.build(cfg.model_spec(X.shape[1], 1))  # (with adapters, if the run has them)
     out = {}
-    for name, path in (("base", Path(cfg.base)), ("fixed-point fine-tuned", run.final_model),
+    for name, path in (("base", run.base_model), ("fixed-point fine-tuned", run.final_model),
                        ("float fine-tuned", run.float_model)):
         net.load_state_dict(load_file(str(path)))
         with torch.no_grad():
