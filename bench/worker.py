@@ -272,17 +272,24 @@ def fold(spec: dict) -> dict:
             "run_proof_raw_bytes": len(json.loads(top.read_text())["proof"])}
 
 
+def _verified(run) -> tuple[float, object]:
+    """What `zkpot verify --allow-insecure-dev-srs` does, in this process, timed: anything but VALID ends the worker."""
+    from verifier.verify import verify_bundle as verify_public
+
+    t0 = time.perf_counter()
+    report = verify_public(run.public, allow_insecure_dev_srs=True)
+    seconds = time.perf_counter() - t0
+    if not report.ok:
+        raise SystemExit(f"the bundle does not verify: {report.verdict} {[str(f) for f in report.failures]}")
+    return seconds, report
+
+
 def verify_folded(spec: dict) -> dict:
     from circuits import pipeline
     from prover.run import RunDir
-    from verifier.verify import verify_bundle
 
     run = RunDir(Path(spec["run"]))
-    t0 = time.perf_counter()
-    report = verify_bundle(run.public, allow_insecure_dev_srs=True)
-    run_proof_s = time.perf_counter() - t0
-    if not report.ok:
-        raise SystemExit(f"the folded bundle does not verify: {[str(f) for f in report.failures]}")
+    run_proof_s, _ = _verified(run)
     proofs = sorted((run.public / "proofs").glob("chunk_*.json"))
     t0 = time.perf_counter()
     if not all(pipeline.verify(p, run.settings, run.vk, run.srs) for p in proofs):
@@ -291,16 +298,10 @@ def verify_folded(spec: dict) -> dict:
 
 
 def verify_bundle(spec: dict) -> dict:
-    """What `zkpot verify --allow-insecure-dev-srs` does, in this process: the verdict must be VALID."""
+    """The bundle verified (VALID), timed; whether the run proof or the chunk proofs were checked."""
     from prover.run import RunDir
-    from verifier.verify import verify_bundle as verify_public
 
-    run = RunDir(Path(spec["run"]))
-    t0 = time.perf_counter()
-    report = verify_public(run.public, allow_insecure_dev_srs=True)
-    seconds = time.perf_counter() - t0
-    if not report.ok:
-        raise SystemExit(f"the bundle does not verify: {report.verdict} {[str(f) for f in report.failures]}")
+    seconds, report = _verified(RunDir(Path(spec["run"])))
     names = {name for name, _ in report.passed}
     folded = "pairing" in names
     return {"seconds": seconds, "checked": "run proof" if folded else "every chunk proof", "passed": sorted(names)}
