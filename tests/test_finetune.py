@@ -3,17 +3,14 @@ graph, named in the claims with their sha256 and taken from the public base mode
 derives the circuit with them, so a frozen weight that moved, or another one, is rejected."""
 from __future__ import annotations
 
-import json
 import shutil
 
 import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
-from prover import train as tr
-from prover.config import RunConfig
-from tests.adversarial.helpers import failures
-from tests.conftest import HEAD_ONLY, SMALL, make_run, rehash
+from tests.adversarial.helpers import failures, manifest as _manifest
+from tests.conftest import HEAD_ONLY, SMALL, edit_manifest, make_run, rehash
 from tests.test_cli import zkpot
 from verifier.model_check import frozen_digest
 from verifier.verify import verify_bundle
@@ -26,10 +23,6 @@ def ft_bundle(run_ft, tmp_path):
     dst = tmp_path / "public"
     shutil.copytree(run_ft.public, dst)
     return dst
-
-
-def _manifest(public):
-    return json.loads((public / "manifest.json").read_text())
 
 
 def _nudge(path, name, index=0, delta=2**-8):
@@ -70,9 +63,7 @@ def test_frozen_claims_moved_to_a_changed_base(ft_bundle):
     """A frozen weight changed in the base model and the claims' sha256 changed to match: the circuit
     the claims now give has another constant, so it is not the published step.onnx (`run`)."""
     w = _nudge(ft_bundle / "base_model.safetensors", "net.0.weight", 5)
-    m = _manifest(ft_bundle)
-    m["run"]["frozen"]["sha256"] = frozen_digest({n: w[n] for n in FROZEN})
-    (ft_bundle / "manifest.json").write_text(json.dumps(m))
+    edit_manifest(ft_bundle, lambda m: m["run"]["frozen"].update(sha256=frozen_digest({n: w[n] for n in FROZEN})))
     rehash(ft_bundle)
     assert failures(ft_bundle) == {("run", None)}
 
@@ -105,14 +96,14 @@ def test_a_run_that_moved_its_body_claimed_head_only(run_ft, tmp_path):
     claims trace to another step.onnx (`run`); with the head-only run's circuit files (and SRS) and
     its own proofs, the proofs are not for the derived vk (`proofs`)."""
     full = make_run(tmp_path / "full", **{**HEAD_ONLY, "train": "*"})
-    claims = _manifest(run_ft.public)["run"]
+    head_only = _manifest(run_ft.public)
 
     def claim_head_only(public, circuit_files):
-        m = _manifest(public)
-        m["run"]["layout"], m["run"]["frozen"] = claims["layout"], claims["frozen"]
-        if "kzg.srs" in circuit_files:  # the head-only circuit's SRS (the full one may have more rows)
-            m["srs"] = _manifest(run_ft.public)["srs"]
-        (public / "manifest.json").write_text(json.dumps(m))
+        def edit(m):
+            m["run"]["layout"], m["run"]["frozen"] = head_only["run"]["layout"], head_only["run"]["frozen"]
+            if "kzg.srs" in circuit_files:  # the head-only circuit's SRS (the full one may have more rows)
+                m["srs"] = head_only["srs"]
+        edit_manifest(public, edit)
         for name in circuit_files:
             shutil.copyfile(run_ft.public / name, public / name)
         rehash(public)
@@ -193,11 +184,9 @@ def test_an_adapter_of_another_rank(run_lora, tmp_path, rank):
     for adjust in (False, True):
         public = tmp_path / f"r{rank}{adjust}"
         shutil.copytree(run_lora.public, public)
-        m = _manifest(public)
-        m["run"]["model"]["adapters"]["rank"] = rank
+        edit_manifest(public, lambda m: m["run"]["model"]["adapters"].update(rank=rank))
         if adjust:
-            m["run"]["layout"]["shapes"] = [[rank, SMALL["features"]], [4, rank]]
-        (public / "manifest.json").write_text(json.dumps(m))
+            edit_manifest(public, lambda m: m["run"]["layout"].update(shapes=[[rank, SMALL["features"]], [4, rank]]))
         rehash(public)
         assert ("run", None) in failures(public), (rank, adjust)
 
@@ -290,9 +279,7 @@ def test_backbone_swapped_or_misdescribed(run_bb, tmp_path):
 
 
 def _edit_run(public, fn):
-    m = _manifest(public)
-    fn(m["run"])
-    (public / "manifest.json").write_text(json.dumps(m))
+    edit_manifest(public, lambda m: fn(m["run"]))
 
 
 def _swap_width(public):
@@ -303,9 +290,7 @@ def _swap_width(public):
 
 
 def _drop_file(public, name):
-    m = _manifest(public)
-    del m["files"][name]
-    (public / "manifest.json").write_text(json.dumps(m))
+    edit_manifest(public, lambda m: m["files"].pop(name))
 
 
 @pytest.mark.parametrize("args, message", [
