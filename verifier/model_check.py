@@ -52,11 +52,11 @@ def frozen_weights(path: Path, m: dict, check: str, weights: dict | None = None)
     return arrays
 
 
-def weight_felts(path: Path, m: dict, check: str) -> list[str]:
-    """The trained parameters of a safetensors file in the layout's order, as the circuit's field
-    elements; its frozen parameters must be the claims'."""
+def weight_felts(path: Path, m: dict, check: str, weights: dict | None = None) -> list[str]:
+    """The trained parameters of a safetensors file (`weights`, if already loaded) in the layout's
+    order, as the circuit's field elements; its frozen parameters must be the claims'."""
     layout, scale = m["run"]["layout"], m["run"]["scale"]
-    weights = _load(path, check)
+    weights = _load(path, check) if weights is None else weights
     try:
         flat = np.concatenate([weights[n].reshape(-1).astype(np.float64) for n in layout["names"]])
         shapes_ok = [tuple(weights[n].shape) for n in layout["names"]] == [tuple(s) for s in layout["shapes"]]
@@ -99,10 +99,10 @@ def check_release(m: dict, model: Path, opening: Path | None, base: Path) -> str
         raise Rejected("model", f"the opening must list the final state's {length} field elements")
     if ezkl.poseidon_hash(state)[0] != m["final"]["commitment"]:
         raise Rejected("model", "the opening does not open the run's final commitment (another state or another salt)")
-    adapters = m["run"]["model"].get("adapters")
-    if adapters and not any(k.endswith(LORA) for k in _load(model, "model")):
-        return _check_merged(m, model, state[:n], base, adapters["layers"])
-    felts = weight_felts(model, m, "model")
+    adapters, weights = m["run"]["model"].get("adapters"), _load(model, "model")
+    if adapters and not any(k.endswith(LORA) for k in weights):
+        return _check_merged(m, model, weights, state[:n], base, adapters["layers"])
+    felts = weight_felts(model, m, "model", weights)
     wrong = [i for i, (a, b) in enumerate(zip(felts, state[:n])) if a != b]
     if wrong:
         raise Rejected("model", f"{Path(model).name} differs from the proved final state in {len(wrong)} of {n} "
@@ -124,7 +124,7 @@ def merge_adapters(state: dict[str, np.ndarray], layers: list[str]) -> dict[str,
     return out
 
 
-def _check_merged(m: dict, model: Path, trained: list[str], base: Path, layers: list[str]) -> str:
+def _check_merged(m: dict, model: Path, got: dict, trained: list[str], base: Path, layers: list[str]) -> str:
     """The released model is the merged final state: its opened trained values and the base's frozen
     ones, adapters merged into their layers, equal to the file byte for byte."""
     lay, scale = m["run"]["layout"], m["run"]["scale"]
@@ -134,7 +134,6 @@ def _check_merged(m: dict, model: Path, trained: list[str], base: Path, layers: 
         values[name] = np.array([ezkl.felt_to_float(f, scale) for f in trained[at:at + size]], np.float32).reshape(shape)
         at += size
     expected = merge_adapters({**frozen_weights(base, m, "model"), **values}, layers)
-    got = _load(model, "model")
     if set(got) != set(expected) or any(got[k].shape != expected[k].shape for k in expected):
         raise Rejected("model", f"{Path(model).name}: parameters {sorted(got)} are not the merged model's {sorted(expected)}")
     wrong = [k for k in expected if not np.array_equal(np.asarray(got[k], np.float32), expected[k])]
