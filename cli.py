@@ -9,6 +9,7 @@ Phases, each a command reading and writing explicit files (so each can be anothe
 - **fold**: fold the chunk proofs into one run proof (RUN/public/fold/)
 - **verify**: check a public bundle with public files alone (the circuit and keys derived from its claims)
 - **check-model**: is a model file the run's final state (given its opening) or its base model?
+- **infer**: prove the final model's prediction on new inputs, weights hidden (`verify --inference` checks it)
 - **inspect**: show what a bundle claims
 - **publish** / **sign**: a signed verification-key package (PKG/); **keys**: BLS key pairs
 - **srs**: check an SRS file with py_ecc (import), or make an insecure dev one (dev)
@@ -364,6 +365,8 @@ def verify(
     trust_bundle_keys: bool = typer.Option(False, "--trust-bundle-keys", help="Skip deriving the vk(s) from the claims and use the bundle's own: faster on a first verification, but the verdict is then at best UNBOUND (exit 5), never VALID."),
     deep: bool = typer.Option(False, "--deep", help="For a folded bundle, also verify every chunk proof (default: the run proof alone)."),
     srs: Optional[Path] = SRS_FILE,
+    inference: Optional[Path] = typer.Option(None, "--inference", help="An inference proof (`zkpot infer` OUT): its prediction must be the run's final model's."),
+    input_opening: Optional[Path] = typer.Option(None, "--input-opening", help="With --inference of hidden inputs: their opening (OUT/private/input_opening.json), held by the inputs' owner."),
 ):
     """Check a bundle with public files only: the circuit and keys are derived from its claims.
 
@@ -377,11 +380,48 @@ def verify(
     named = _named_publishers(publisher or [], package)
     with _progress() as p:
         task = p.add_task("verifying proofs", total=None)
+        if input_opening is not None and inference is None:
+            raise ValueError("--input-opening goes with --inference")
         report = verify_bundle(public, allow_insecure_dev_srs, deep=deep, bind=not trust_bundle_keys,
-                               package=package, publishers=named, srs=srs, say=_say,
+                               package=package, publishers=named, srs=srs, inference=inference,
+                               input_opening=input_opening, say=_say,
                                on_proof=lambda t, n: p.update(task, completed=t, total=n))
     _print_report(report)
     raise typer.Exit(EXIT[report.verdict])
+
+
+@app.command()
+@_clean_errors
+def infer(
+    run: Path = typer.Argument(..., help="A proved run directory (its private final state is the model)."),
+    inputs: Path = typer.Argument(..., help="Input rows in the model's feature space (standardised, within the run's "
+                                          "feature bound): .csv (a header line is skipped), .npy, or .npz (array X)."),
+    out_dir: Path = typer.Option(..., "--out", help="New directory: public/ (inference.json, proof.json) and, with --hide-input, private/input_opening.json."),
+    hide_input: bool = typer.Option(False, "--hide-input", help="Publish only a salted commitment to the inputs; their opening goes to OUT/private/ for the inputs' owner."),
+):
+    """Prove the run's final model's prediction on INPUTS (one proof for every row), its weights hidden:
+    the proof's weight commitment is the run's final commitment. Check it with `zkpot verify BUNDLE --inference OUT`."""
+    from prover.infer import prove_inference, read_inputs
+    from prover.run import RunDir
+
+    rd = RunDir(run)
+    if not rd.manifest.is_file():
+        raise ValueError(f"{run} is not a proved run (no public/manifest.json): run `zkpot prove` first")
+    x = read_inputs(inputs)
+    with run_lock(run, "infer"):
+        doc = prove_inference(rd, x, out_dir, hidden=hide_input, progress=_say)
+    _print_prediction(doc["prediction"], f"prediction of {run}'s final model, proved ({out_dir / 'public'})")
+
+
+def _print_prediction(prediction: list[list[float]], title: str) -> None:
+    out.print(f"[bold]{escape(title)}[/]", soft_wrap=True)
+    t = Table()
+    t.add_column("row")
+    for j in range(len(prediction[0])):
+        t.add_column(f"output {j}" if len(prediction[0]) > 1 else "output")
+    for i, row in enumerate(prediction):
+        t.add_row(str(i), *(f"{v:.4f}" for v in row))
+    out.print(t)
 
 
 @app.command("check-model")
@@ -422,6 +462,8 @@ def _print_report(report) -> None:
     for u in report.unbound:
         t.add_row("unbound", "[yellow]not derived[/]", escape(u))
     out.print(t)
+    if report.prediction is not None and not report.failures:
+        _print_prediction(report.prediction, "the prediction the inference proof proves")
     for w in report.warnings:
         out.print(f"[bold red on yellow] WARNING [/] [bold]{w}[/]")
     verdict = report.verdict

@@ -87,11 +87,28 @@ def module_of(claims: dict, frozen: dict[str, np.ndarray] | None = None):
 
 def trace(claims: dict, module, out: Path) -> None:
     """step.onnx for the claims: S SGD steps of `module` with the claimed loss and optimizer; the
-    parameters outside the layout are frozen, with the module's values, which must be the claims'."""
-    from models.step import Layout, Optimizer, export_chunk, frozen_of, make_step
-    from verifier.model_check import frozen_digest
+    parameters outside the layout are frozen, with the module's values, which must be the claims'.
+    Inference claims (`inference` = {rows}) give the model's prediction on that many inputs instead."""
+    from models.step import Layout, Optimizer, export_chunk, export_forward, make_step
 
     layout = Layout.from_dict(claims["layout"])
+    _check_module(claims, module, layout)
+    if is_inference(claims):
+        with atomic_path(out) as tmp:
+            export_forward(module, layout, claims["inference"]["rows"], tmp)
+        return
+    o = claims["optimizer"]
+    step = make_step(module, claims["loss"], layout, Optimizer(lr=o["lr"], momentum=o["momentum"],
+                                                               weight_decay=o["weight_decay"]))
+    with atomic_path(out) as tmp:
+        export_chunk(step, layout, claims["steps_per_proof"], tmp)
+
+
+def _check_module(claims: dict, module, layout) -> None:
+    """The module's trained parameters are the layout's, and its others the frozen ones the claims name."""
+    from models.step import frozen_of
+    from verifier.model_check import frozen_digest
+
     params = [(n, tuple(p.shape)) for n, p in module.named_parameters() if n in layout.names]
     if params != list(zip(layout.names, layout.shapes)):
         raise ValueError(f"the model's parameters {params} are not the layout's {list(zip(layout.names, layout.shapes))}")
@@ -101,18 +118,23 @@ def trace(claims: dict, module, out: Path) -> None:
                          f"claims name {claims['frozen']['names']}")
     if frozen_digest({n: t.numpy() for n, t in frozen.items()}) != claims["frozen"]["sha256"]:
         raise ValueError("the frozen parameters' values are not the ones the claims name (run.frozen.sha256)")
-    o = claims["optimizer"]
-    step = make_step(module, claims["loss"], layout, Optimizer(lr=o["lr"], momentum=o["momentum"],
-                                                               weight_decay=o["weight_decay"]))
-    with atomic_path(out) as tmp:
-        export_chunk(step, layout, claims["steps_per_proof"], tmp)
+
+
+def inference_claims(run: dict, rows: int) -> dict:
+    """The claims of the circuit that proves the run's model on `rows` inputs: the run's circuit claims
+    (architecture, layout, frozen values, scale, bounds) and the number of rows."""
+    return {**circuit_claims(run), "inference": {"rows": rows}}
+
+
+def is_inference(claims: dict) -> bool:
+    return "inference" in claims
 
 
 # --- settings from public samples ----------------------------------------------------------------
 
 def public_samples(claims: dict) -> list[list[float]]:
     """CALIBRATION_SAMPLES inputs drawn within the declared bounds, as one ezkl input list per graph
-    input (state_in, batch_1..S, salt_out), the samples concatenated."""
+    input (state_in, batch_1..S, salt_out; or state, inputs for inference), the samples concatenated."""
     lay, bounds, S = claims["layout"], claims["bounds"], claims["steps_per_proof"]
     n_params = sum(int(np.prod(s)) for s in lay["shapes"])
     B, F, L = lay["batch_size"], lay["features"], lay["label_width"]
@@ -129,6 +151,12 @@ def public_samples(claims: dict) -> list[list[float]]:
             return np.eye(L)[rng.integers(0, L, B)]
         return rng.uniform(-X, X, (B, L))
 
+    if is_inference(claims):  # the state (a trained model within the bounds) and `rows` inputs
+        inputs = [[], []]
+        for _ in range(P.CALIBRATION_SAMPLES):
+            inputs[0] += rng.uniform(-W, W, n_params * (2 if lay["momentum"] else 1)).tolist() + salt()
+            inputs[1] += rng.uniform(-X, X, claims["inference"]["rows"] * F).tolist() + salt()
+        return inputs
     inputs = [[] for _ in range(S + 2)]
     for _ in range(P.CALIBRATION_SAMPLES):
         inputs[0] += rng.uniform(-W, W, n_params * (2 if lay["momentum"] else 1)).tolist() + salt()
@@ -151,7 +179,8 @@ def settings_for(claims: dict, onnx: Path, out: Path) -> None:
         for base, legs in P.DECOMPOSITIONS:
             candidate = Path(tmp) / f"settings-{base}x{legs}.json"
             try:
-                pipeline.gen_settings(onnx, candidate, claims["scale"], (base, legs))
+                pipeline.gen_settings(onnx, candidate, claims["scale"], (base, legs),
+                                      outputs="public" if is_inference(claims) else "hashed")
                 k = pipeline.calibrate(samples, onnx, candidate, claims["scale"], P.MAX_LOGROWS,
                                        P.CALIBRATION_MARGIN)["run_args"]["logrows"]
             except pipeline.CircuitError:

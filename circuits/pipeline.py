@@ -8,8 +8,9 @@
     prove(witness, step.ezkl, pk, srs) -> proof.json
     verify(proof, settings, vk, srs) -> bool
 
-Visibility: inputs and outputs are "hashed" (the proof exposes only their Poseidon hashes),
-parameters are "fixed" (the step graph's only constants are hyperparameters, baked into the vk).
+Visibility: inputs and outputs are "hashed" (the proof exposes only their Poseidon hashes; a
+prediction's outputs are "public"), parameters are "fixed" (the step graph's only constants are
+hyperparameters and frozen weights, baked into the vk).
 """
 from __future__ import annotations
 
@@ -45,10 +46,10 @@ def call(stage: str, fn, *args, **kwargs):
     return ok
 
 
-def run_args(scale: int, decomposition: tuple[int, int] = P.DECOMPOSITIONS[0]) -> ezkl.PyRunArgs:
+def run_args(scale: int, decomposition: tuple[int, int] = P.DECOMPOSITIONS[0], outputs: str = "hashed") -> ezkl.PyRunArgs:
     ra = ezkl.PyRunArgs()
     ra.input_visibility = "hashed"
-    ra.output_visibility = "hashed"
+    ra.output_visibility = outputs  # "hashed" (a step's next state), or "public" (a prediction)
     ra.param_visibility = "fixed"
     ra.input_scale = scale
     ra.param_scale = scale
@@ -60,9 +61,10 @@ def run_args(scale: int, decomposition: tuple[int, int] = P.DECOMPOSITIONS[0]) -
     return ra
 
 
-def gen_settings(onnx: Path, settings: Path, scale: int, decomposition: tuple[int, int] = P.DECOMPOSITIONS[0]) -> None:
+def gen_settings(onnx: Path, settings: Path, scale: int, decomposition: tuple[int, int] = P.DECOMPOSITIONS[0],
+                 outputs: str = "hashed") -> None:
     with atomic_path(settings) as tmp:
-        call("gen_settings", ezkl.gen_settings, str(onnx), str(tmp), py_run_args=run_args(scale, decomposition))
+        call("gen_settings", ezkl.gen_settings, str(onnx), str(tmp), py_run_args=run_args(scale, decomposition, outputs))
 
 
 def calibrate(samples: Path, onnx: Path, settings: Path, scale: int, max_logrows: int = 20, margin: int = 2) -> dict:

@@ -182,21 +182,39 @@ def input_names(steps: int) -> list[str]:
 
 def export_chunk(step, layout: Layout, steps: int, path: Path) -> None:
     """Trace S steps (forward, backward, update each) with make_fx and write ONNX with the dynamo exporter."""
-    args = example_inputs(layout, steps)
-    gm = make_fx(make_chunk(step, steps))(*args)
+    export(make_chunk(step, steps), example_inputs(layout, steps), input_names(steps), "state_out", path)
+
+
+def make_forward(module: torch.nn.Module, layout: Layout, rows: int):
+    """The model's prediction on `rows` inputs, as a function of a committed state:
+
+        prediction = forward(state, inputs)      inputs = [rows x features | salt]
+
+    The state is the training state, velocity and salt included, so that the proof's H(state) is the
+    run's final commitment itself; the inputs carry their own salt, so H(inputs) hides them."""
+    P, F = layout.n_params, layout.features
+    frozen = frozen_of(module, layout)
+
+    def forward(state, inputs):
+        x = inputs[: rows * F].reshape(rows, F)
+        return functional_call(module, {**frozen, **unflatten(layout, state[:P])}, (x,))
+
+    return forward
+
+
+def export_forward(module: torch.nn.Module, layout: Layout, rows: int, path: Path) -> None:
+    """Trace the prediction on `rows` inputs and write it as ONNX, as export_chunk does a step."""
+    args = (torch.zeros(layout.state_len), torch.zeros(rows * layout.features + SALT_WORDS))
+    export(make_forward(module, layout, rows), args, ["state", "inputs"], "prediction", path)
+
+
+def export(fn, args: tuple, inputs: list[str], output: str, path: Path) -> None:
+    """make_fx, then torch's dynamo exporter at the opset ezkl's tract backend is tested against."""
+    gm = make_fx(fn)(*args)
     gm.graph.eliminate_dead_code()  # the forward loss value is traced but unused: drop it
     gm.recompile()
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
-        torch.onnx.export(
-            gm,
-            args,
-            str(path),
-            dynamo=True,
-            external_data=False,
-            opset_version=18,  # the newest opset ezkl's tract backend is tested against
-            input_names=input_names(steps),
-            output_names=["state_out"],
-            verbose=False,
-        )
+        torch.onnx.export(gm, args, str(path), dynamo=True, external_data=False, opset_version=18,
+                          input_names=inputs, output_names=[output], verbose=False)

@@ -47,13 +47,19 @@ def setup(run: RunDir, srs_file: Path | None = None, progress=print, fold_fan_in
     with atomic_path(run.verifier_srs) as tmp:
         tmp.write_bytes(srs_mod.verifier_srs(run.srs))
 
-    # the compiled file differs on every compile (ezkl serialises hash maps), its inputs do not
-    key = sha256_file(run.onnx)[:16] + sha256_file(run.settings)[:16] + "-" + ident["sha256"][:16]
-    cached = cache_dir() / "keys" / key
-    if not ((cached / "pk.key").exists() and (cached / "vk.key").exists()):  # a kill can land between the renames
-        progress(f"ezkl setup at logrows {k} (cached as {cached})")
-        cached.mkdir(parents=True, exist_ok=True)
-        pipeline.setup(run.compiled, run.srs, cached / "vk.key", cached / "pk.key")
+    cached = cached_keys(run.onnx, run.settings, run.compiled, run.srs, ident["sha256"], progress)
     _place(cached / "vk.key", run.vk)
     _place(cached / "pk.key", run.pk, link=True)
     return ident
+
+
+def cached_keys(onnx: Path, settings: Path, compiled: Path, srs_file: Path, srs_sha256: str, progress=print) -> Path:
+    """The directory holding vk.key and pk.key of this circuit and SRS, set up unless cached."""
+    # the compiled file differs on every compile (ezkl serialises hash maps), its inputs do not
+    key = sha256_file(onnx)[:16] + sha256_file(settings)[:16] + "-" + srs_sha256[:16]
+    cached = cache_dir() / "keys" / key
+    if not ((cached / "pk.key").exists() and (cached / "vk.key").exists()):  # a kill can land between the renames
+        progress(f"ezkl setup at logrows {read_json(settings)['run_args']['logrows']} (cached as {cached})")
+        cached.mkdir(parents=True, exist_ok=True)
+        pipeline.setup(compiled, srs_file, cached / "vk.key", cached / "pk.key")
+    return cached

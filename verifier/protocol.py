@@ -49,6 +49,17 @@ MAX_LOGROWS = 20
 DECOMPOSITIONS = ((16384, 2), (8192, 2), (4096, 3), (2048, 3), (1024, 3))
 DERIVATION = 2   # the version of the derivation rules above: part of every cached derivation's name
 
+# --- inference proofs (zkpot infer): the run's final model on new inputs, its weights still hidden ---
+INFERENCE_FORMAT = "zkpot/inference-1"
+INFERENCE, INFERENCE_PROOF = "inference.json", "proof.json"   # OUT/public/: what a third party verifies
+INPUT_OPENING = "input_opening.json"   # OUT/private/: a hidden input's values and salt, for the input's owner only
+# The inference circuit is a function of the run's CIRCUIT_CLAIMS and inference = {rows} (circuits/derive.py):
+#   prediction = model(state, inputs)    state as the run commits it (so H(state) is its final commitment),
+#                                        inputs = [rows x features | SALT_WORDS salt] (so H(inputs) hides them)
+# instances: H(state), H(inputs), then the prediction's rows x outputs values ("public"), at the claimed scale
+INPUT_VISIBILITIES = ("public", "hidden")   # public: inference.json lists the inputs and salt; hidden: neither
+MAX_INFERENCE_ROWS = 1024
+
 # --- size limits (bytes or counts) a hostile bundle cannot exceed -------------------------------
 MB = 1 << 20
 MAX_MANIFEST = 16 * MB

@@ -8,6 +8,7 @@
     4 commit    base, chain, final, schedule: the proofs' public hashes against the claims
     5 vouch     (--package, --publisher) the keys someone published and signed
     6 model     (check-model) a model file is the run's final state (given its opening) or its base
+    7 predict   (--inference) an inference proof is of the run's final model (verifier/inference.py)
 
 The verdict (verifier/protocol.py) is VALID only if every claim the report shows is bound; a check
 the caller opted out of, or a model description that cannot be derived, gives UNBOUND; a machine
@@ -40,6 +41,7 @@ class Report:
     warnings: list[str] = field(default_factory=list)
     unbound: list[str] = field(default_factory=list)   # claims shown but not derived
     cannot_check: str | None = None
+    prediction: list[list[float]] | None = None   # stage 7: the proved prediction
     seconds: float = 0.0
 
     @property
@@ -81,13 +83,15 @@ class Derived:
 
 def verify_bundle(public: Path, allow_insecure_dev_srs: bool = False, deep: bool = False, bind: bool = True,
                   package: Path | None = None, publishers: list[bytes] = (), model: Path | None = None,
-                  opening: Path | None = None, srs: Path | None = None, on_proof=lambda c, n: None,
-                  say=lambda message: None) -> Report:
+                  opening: Path | None = None, srs: Path | None = None, inference: Path | None = None,
+                  input_opening: Path | None = None, on_proof=lambda c, n: None, say=lambda message: None) -> Report:
     """Every check on a bundle; see the module docstring. `bind=False` (the CLI's --trust-bundle-keys)
     checks the proofs against the bundle's own vk(s): the verdict is then at best UNBOUND. `model`
     (with the final `opening`, or alone for the base model): is this file the state the run proved?
     `srs`: a full SRS file (hashed here, and remembered by this machine from then on); without it, the
-    bundle's SRS must be one this machine has hashed before (circuits/srs.py: see)."""
+    bundle's SRS must be one this machine has hashed before (circuits/srs.py: see). `inference`: a
+    directory `zkpot infer` wrote (with `input_opening`, the hidden inputs' opening): its prediction is
+    the run's final model's."""
     public, report, start = Path(public), Report(), time.perf_counter()
     if srs is not None:
         if srs_mod.logrows_of(srs) == srs_mod.VERIFIER_K:  # (a file that is not an SRS raises here: bad input)
@@ -95,6 +99,10 @@ def verify_bundle(public: Path, allow_insecure_dev_srs: bool = False, deep: bool
                            "--srs takes the full file")
         say(f"hashing {Path(srs).name} (the full SRS; remembered by its sha256 from now on)")
         srs = srs_mod.see(srs)["sha256"]
+    if input_opening is not None:  # the caller's own file: read before any long work
+        from .inference import read_opening
+
+        read_opening(input_opening)
     try:
         b = read_bundle(public, deep, report)                                # 1
         b.srs = bind_srs(b, srs, report)
@@ -109,6 +117,10 @@ def verify_bundle(public: Path, allow_insecure_dev_srs: bool = False, deep: bool
             vouch(b, package, list(publishers), report)
         if model is not None:                                               # 6
             report.passed.append(("model", check_release(b.m, model, opening, b.path(b.m["base"]["file"]))))
+        if inference is not None:                                           # 7
+            from .inference import check_inference
+
+            report.prediction = check_inference(b, inference, input_opening, report, say)
     except Rejected as e:
         report.failures.append(e)
     except BadInput:
