@@ -13,6 +13,8 @@ PHASE is one of:
   prove_all      prover.prove.prove_all: every chunk proof and the manifest
   fold           prover.fold.fold, setup_aggregate and aggregate timed apart per tree node
   verify_folded  the folded bundle from its run proof alone, next to every chunk proof verified
+  infer          prover.infer.prove_inference of the run's final model on spec "rows" random rows
+  verify_infer   the bundle verified alone, then with that inference proof (the difference: the inference checks)
 
 SPEC is a JSON object: {"run": dir, "config": RunConfig fields, "run_args": {attr: value}, "chunk": c}.
 "run_args" overrides attributes of circuits.pipeline.run_args(scale) for this process only
@@ -45,13 +47,13 @@ def _patch_run_args(spec: dict) -> None:
     base = over.pop("base", "zkpot")
     orig = pipeline.run_args
 
-    def run_args(scale: int, decomposition=None):
+    def run_args(scale: int, decomposition=None, outputs: str = "hashed"):
         if base == "ezkl-default":
             ra = ezkl.PyRunArgs()  # ezkl's defaults, with the visibilities and scale zkpot must keep
-            ra.input_visibility, ra.output_visibility, ra.param_visibility = "hashed", "hashed", "fixed"
+            ra.input_visibility, ra.output_visibility, ra.param_visibility = "hashed", outputs, "fixed"
             ra.input_scale = ra.param_scale = scale
         else:
-            ra = orig(scale, *([decomposition] if decomposition else []))
+            ra = orig(scale, *([decomposition] if decomposition else []), outputs=outputs)
         for k, v in over.items():
             setattr(ra, k, tuple(v) if isinstance(v, list) else v)
         return ra
@@ -307,7 +309,44 @@ def verify_bundle(spec: dict) -> dict:
     return {"seconds": seconds, "checked": "run proof" if folded else "every chunk proof", "passed": sorted(names)}
 
 
-PHASES = {"prepare": prepare, "setup": setup, "prove": prove, "verify": verify,
+def infer(spec: dict) -> dict:
+    """prover.infer.prove_inference on spec["rows"] rows drawn within the feature bound: the first call
+    of a row count derives the circuit and sets up its keys, a later one only proves."""
+    import numpy as np
+
+    from circuits.artifacts import read_json
+    from prover.infer import prove_inference
+    from prover.run import RunDir
+
+    run, out = RunDir(Path(spec["run"])), Path(spec["out"])
+    m = read_json(run.manifest)
+    x = np.random.default_rng(spec["rows"]).uniform(-1, 1, (spec["rows"], m["run"]["layout"]["features"]))
+    t0 = time.perf_counter()
+    prove_inference(run, x, out, hidden=spec.get("hidden", False), progress=lambda *_: None)
+    proof = out / "public" / "proof.json"
+    return {"seconds": time.perf_counter() - t0, "proof_bytes": proof.stat().st_size,
+            "proof_raw_bytes": len(json.loads(proof.read_text())["proof"])}
+
+
+def verify_infer(spec: dict) -> dict:
+    """verify_bundle with --inference: the run, then the inference proof; the inference stage timed apart."""
+    from prover.run import RunDir
+    from verifier.verify import verify_bundle as verify_public
+
+    run = RunDir(Path(spec["run"]))
+    t0 = time.perf_counter()
+    plain = verify_public(run.public, allow_insecure_dev_srs=True)
+    t1 = time.perf_counter()
+    report = verify_public(run.public, allow_insecure_dev_srs=True, inference=Path(spec["out"]))
+    t2 = time.perf_counter()
+    if not (plain.ok and report.ok):
+        raise SystemExit(f"does not verify: {report.verdict} {[str(f) for f in report.failures]}")
+    detail = dict(report.passed)["infer-circuit"]
+    return {"run_seconds": t1 - t0, "with_inference_seconds": t2 - t1, "inference_seconds": (t2 - t1) - (t1 - t0),
+            "logrows": int(detail.split("logrows ")[1].split(";")[0])}
+
+
+PHASES = {"infer": infer, "verify_infer": verify_infer, "prepare": prepare, "setup": setup, "prove": prove, "verify": verify,
           "fold_setup": fold_setup, "prove_all": prove_all, "fold": fold, "verify_folded": verify_folded,
           "verify_bundle": verify_bundle}
 
