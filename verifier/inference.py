@@ -86,7 +86,7 @@ def input_hash(values: list[list[float]], salt: list[str], scale: int) -> str:
 
 def check_inference(b, directory: Path, opening: Path | None, report, say) -> list[list[float]]:
     """Every check of the module docstring, on bundle `b` (already verified); returns the prediction."""
-    from .verify import _derive, check_vk, full_srs  # (verify.py imports this module lazily)
+    from .verify import _derive, full_srs  # (verify.py imports this module lazily)
 
     directory = inference_dir(directory)
     doc = read_claim(directory)
@@ -116,7 +116,6 @@ def check_inference(b, directory: Path, opening: Path | None, report, say) -> li
         inst = inst[0]
     except (ArtifactError, KeyError, TypeError, AssertionError):
         raise Rejected("infer-proof", f"{P.INFERENCE_PROOF} unreadable or its instances malformed") from None
-    check_vk(vk, k, "infer-proof")
     if not pipeline.verify(proof, settings, vk, b.path(b.m["srs"]["file"])):
         raise Rejected("infer-proof", f"{P.INFERENCE_PROOF} does not verify against the derived inference vk")
     if len(inst) != 2 + rows * width:  # (a proof of the derived circuit cannot have another count)
