@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Optional
 
@@ -34,6 +36,26 @@ from rich.table import Table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False,
                   rich_markup_mode="markdown")
+
+
+def _version(show: bool) -> None:
+    if show:
+        from importlib.metadata import version
+
+        from verifier.protocol import FORMAT
+
+        print(f"zkpot {version('zkpot')} (bundle format {FORMAT}; ezkl {version('ezkl')})")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(_: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit.")):
+    """zkpot: prove that a released model came from a claimed private training run."""
+
+
+# choices `--help` lists (verifier/protocol.py holds what a bundle may claim)
+Loss = Enum("Loss", {name: name for name in ("bce", "ce", "mse")}, type=str)
+Executor = Enum("Executor", {"local": "local", "ray": "ray"}, type=str)
 out = Console()
 err = Console(stderr=True, soft_wrap=True)  # one message, one line: progress and errors never wrap
 
@@ -85,6 +107,35 @@ USER_ERRORS = {"circuits.artifacts": "ArtifactError", "circuits.pipeline": "Circ
                "models.backbone": "BackboneError"}
 
 
+def _exit_code(e: BaseException) -> int:
+    """The exit code _clean_errors gives a failure: 1 a rejected artifact, 2 bad input, 3 internal."""
+    from verifier.errors import Rejected
+
+    if isinstance(e, Rejected):
+        return 1
+    if isinstance(e, (*_loaded(USER_ERRORS), ValueError, OSError)) or _disk_full(e):
+        return 2
+    return 3
+
+
+@contextlib.contextmanager
+def _json_failure(enabled: bool):
+    """With --json, a verification that ends in an error still prints one JSON object on stdout
+    ({format, verdict, exit_code, error}); the error line goes to stderr as always."""
+    try:
+        yield
+    except (typer.Exit, KeyboardInterrupt):
+        raise
+    except Exception as e:
+        if enabled:
+            from verifier import protocol as P
+
+            verdict = {code: v for v, code in P.EXIT.items()}[_exit_code(e)]
+            print(json.dumps({"format": P.REPORT_FORMAT, "verdict": verdict, "exit_code": P.EXIT[verdict],
+                              "error": _one_line(e)}))
+        raise
+
+
 def _loaded(errors: dict) -> tuple:
     return tuple(getattr(sys.modules[module], name) for module, name in errors.items() if module in sys.modules)
 
@@ -133,7 +184,7 @@ def _say(msg: str) -> None:
 # The circuit's claims: options shared by `train` and `circuit` (a run and its pre-registration must agree).
 MODEL = typer.Option("logreg", help="logreg, mlp, or your own module as path/to/file.py:ClassName (`circuit`: built-in only).")
 HIDDEN = typer.Option("8", help="MLP hidden widths, comma separated.")
-LOSS = typer.Option("bce", help="bce (binary labels), ce (class labels, softmax), mse (real targets).")
+LOSS = typer.Option("bce", help="bce (binary labels), ce (class labels, softmax), mse (real targets).", case_sensitive=False)
 LR = typer.Option(0.5, help="SGD learning rate (a constant of the circuit).")
 MOMENTUM = typer.Option(0.0, help="SGD momentum (adds a velocity buffer to the committed state).")
 WEIGHT_DECAY = typer.Option(0.0, help="L2 weight decay added to the gradient.")
@@ -171,7 +222,13 @@ def _claims_config(model, hidden, loss, lr, momentum, weight_decay, batch_size, 
         steps = int(steps_per_proof)
     else:
         raise ValueError(f"--steps-per-proof must be a positive integer or auto, got {steps_per_proof!r}")
-    return RunConfig(model=model, hidden=[int(h) for h in hidden.split(",") if h.strip()], loss=loss, lr=lr,
+    try:
+        widths = [int(h) for h in hidden.split(",") if h.strip()]
+    except ValueError:
+        raise ValueError(f"--hidden takes layer widths separated by commas (e.g. 16,8), got {hidden!r}") from None
+    if any(w < 1 for w in widths):
+        raise ValueError(f"--hidden widths must be at least 1, got {hidden!r}")
+    return RunConfig(model=model, hidden=widths, loss=getattr(loss, "value", loss), lr=lr,
                      momentum=momentum, weight_decay=weight_decay, batch_size=batch_size,
                      steps_per_proof=steps, scale=scale, feature_bound=feature_bound,
                      weight_bound=weight_bound, **rest)
@@ -185,7 +242,7 @@ def train(
     label: Optional[str] = typer.Option(None, help="CSV label column name (default: the last column)."),
     model: str = MODEL,
     hidden: str = HIDDEN,
-    loss: str = LOSS,
+    loss: Loss = LOSS,
     lr: float = LR,
     momentum: float = MOMENTUM,
     weight_decay: float = WEIGHT_DECAY,
@@ -212,15 +269,18 @@ def train(
     from prover.run import RunDir
 
     rd = RunDir(run)
+    cfg = None
+    if not rd.config.exists():  # the options, checked before anything is written
+        cfg = _claims_config(model, hidden, loss, lr, momentum, weight_decay, batch_size, steps_per_proof, scale,
+                             feature_bound, weight_bound, epochs=epochs, data=str(data) if data else None,
+                             label=label, features=features, rows=rows, base=str(base) if base else None,
+                             seed=seed, schedule_seed=schedule_seed, backbone=str(backbone) if backbone else None,
+                             **_tuning(trains, lora, lora_layers))
+        cfg.validate()
     with run_lock(run, "train"):
-        if rd.config.exists():
+        if cfg is None:
             _say(f"resuming {run} with its saved config (options are ignored)")
         else:
-            cfg = _claims_config(model, hidden, loss, lr, momentum, weight_decay, batch_size, steps_per_proof, scale,
-                                 feature_bound, weight_bound, epochs=epochs, data=str(data) if data else None,
-                                 label=label, features=features, rows=rows, base=str(base) if base else None,
-                                 seed=seed, schedule_seed=schedule_seed, backbone=str(backbone) if backbone else None,
-                                 **_tuning(trains, lora, lora_layers))
             tr.prepare(rd, cfg, progress=_say, memory_gb=memory_gb)
         _train_steps(rd)
 
@@ -248,7 +308,7 @@ def circuit(
     outputs: int = typer.Option(1, help="Model outputs (label width): 1 for bce, classes for ce, targets for mse."),
     model: str = MODEL,
     hidden: str = HIDDEN,
-    loss: str = LOSS,
+    loss: Loss = LOSS,
     lr: float = LR,
     momentum: float = MOMENTUM,
     weight_decay: float = WEIGHT_DECAY,
@@ -309,7 +369,7 @@ def prove(
     fan_in: int = typer.Option(1, help="Proofs folded per aggregation when folding."),
     keep_keys: bool = typer.Option(True, "--keep-keys/--no-keep-keys", help="When folding: keep the aggregation proving keys in the cache (--no-keep-keys deletes each level's once it is folded)."),
     jobs: int = typer.Option(1, "--jobs", min=1, help="Chunks proved in parallel processes (each holds its own proving key in memory); with --executor ray, at most this many Ray provers."),
-    executor: str = typer.Option("local", "--executor", help="local (this machine) or ray (a Ray cluster, see --address; pip install 'zkpot[ray]')."),
+    executor: Executor = typer.Option("local", "--executor", case_sensitive=False, help="local (this machine) or ray (a Ray cluster, see --address; pip install 'zkpot[ray]')."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address for --executor ray (e.g. ray://head:10001, auto, local); default: auto-detect or start a local instance. With --fold, nodes offering the resource zkpot_fold fold as proofs arrive; 'local' starts an instance that does."),
 ):
     """Prove every chunk of training steps (resumable) and write the public bundle's manifest."""
@@ -317,6 +377,7 @@ def prove(
     from prover.prove import prove_all
     from prover.run import RunDir
 
+    executor = getattr(executor, "value", executor)
     pipelined = fold_ and executor == "ray"  # fold nodes start on the cluster as their proofs arrive
     if pipelined and not keep_keys:
         raise ArtifactError("--no-keep-keys deletes keys on this machine; Ray fold workers keep theirs in their own "
@@ -367,6 +428,7 @@ def verify(
     srs: Optional[Path] = SRS_FILE,
     inference: Optional[Path] = typer.Option(None, "--inference", help="An inference proof (`zkpot infer` OUT): its prediction must be the run's final model's."),
     input_opening: Optional[Path] = typer.Option(None, "--input-opening", help="With --inference of hidden inputs: their opening (OUT/private/input_opening.json), held by the inputs' owner."),
+    json_: bool = typer.Option(False, "--json", help="Print the report as one JSON object on stdout (schema: docs/verify-json.md): every check, its result, detail and time, the verdict, versions."),
 ):
     """Check a bundle with public files only: the circuit and keys are derived from its claims.
 
@@ -377,8 +439,8 @@ def verify(
     from verifier.protocol import EXIT
     from verifier.verify import verify_bundle
 
-    named = _named_publishers(publisher or [], package)
-    with _progress() as p:
+    with _json_failure(json_), _progress() as p:
+        named = _named_publishers(publisher or [], package)
         task = p.add_task("verifying proofs", total=None)
         if input_opening is not None and inference is None:
             raise ValueError("--input-opening goes with --inference")
@@ -386,7 +448,10 @@ def verify(
                                package=package, publishers=named, srs=srs, inference=inference,
                                input_opening=input_opening, say=_say,
                                on_proof=lambda t, n: p.update(task, completed=t, total=n))
-    _print_report(report)
+    if json_:
+        print(json.dumps(report.to_json(), indent=1))
+    else:
+        _print_report(report)
     raise typer.Exit(EXIT[report.verdict])
 
 
@@ -677,7 +742,23 @@ def srs_dev(
 
 
 def main():
-    app()
+    """The CLI, with click's usage errors (an unknown option, a value not among the choices) as one line."""
+    try:
+        from typer._click import exceptions as click  # typer >= 0.29 carries its own click
+    except ImportError:
+        from click import exceptions as click
+
+    try:
+        code = app(standalone_mode=False)
+    except click.NoArgsIsHelpError as e:
+        out.print(e.ctx.get_help(), highlight=False, markup=False)
+        code = 0
+    except click.UsageError as e:
+        err.print(f"[bold red]error:[/] {escape(_one_line(e.format_message()))} (see --help)", highlight=False)
+        code = 2
+    except typer.Abort:
+        code = 130
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The CLI as a user meets it: exit codes, one-line errors, never a traceback."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -40,7 +41,65 @@ def test_verify_corrupt_manifest(bundle, content):
 
 def test_verify_missing_directory(tmp_path):
     r = zkpot("verify", tmp_path / "nope")
-    assert r.returncode == 1 and "missing file" in r.stdout
+    assert r.returncode == 2 and "not a bundle directory" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_version():
+    r = zkpot("--version")
+    assert r.returncode == 0 and r.stdout.startswith("zkpot ") and "zkpot/bundle-2" in r.stdout
+
+
+def test_verify_json_valid(run_a):
+    r = zkpot("verify", run_a.public, "--allow-insecure-dev-srs", "--json")
+    doc = json.loads(r.stdout)
+    assert r.returncode == doc["exit_code"] == 0 and doc["verdict"] == "VALID" and doc["format"] == "zkpot/verify-report-1"
+    names = [c["check"] for c in doc["checks"]]
+    assert names == ["files", "srs", "run", "circuit", "vk", "proofs", "base", "chain", "final", "schedule"], names
+    assert all(set(c) == {"check", "result", "detail", "chunk", "at_seconds"} and c["result"] == "pass" for c in doc["checks"])
+    times = [c["at_seconds"] for c in doc["checks"]]
+    assert times == sorted(times) and 0 <= times[-1] <= doc["seconds"]
+    assert doc["claims"]["final"]["commitment"] and doc["versions"]["ezkl"] == "22.3.0"
+    assert any("INSECURE DEV SRS" in w for w in doc["warnings"]) and doc["unbound"] == [] and doc["cannot_check"] is None
+
+
+def test_verify_json_invalid(bundle):
+    (bundle / "proofs" / "chunk_00003.json").write_text("{}")
+    r = zkpot("verify", bundle, "--allow-insecure-dev-srs", "--json")
+    doc = json.loads(r.stdout)
+    assert r.returncode == doc["exit_code"] == 1 and doc["verdict"] == "INVALID"
+    assert [(c["check"], c["result"]) for c in doc["checks"]] == [("files", "fail")]
+
+
+@pytest.mark.parametrize("args, verdict, code", [
+    (["nope"], "BAD INPUT", 2),
+    (["BUNDLE", "--publisher", "zz"], "BAD INPUT", 2),
+])
+def test_verify_json_when_verification_cannot_start(run_a, tmp_path, args, verdict, code):
+    args = [str(run_a.public) if a == "BUNDLE" else str(tmp_path / a) if a == "nope" else a for a in args]
+    r = zkpot("verify", *args, "--json")
+    doc = json.loads(r.stdout)
+    assert r.returncode == code and doc == {"format": "zkpot/verify-report-1", "verdict": verdict, "exit_code": code,
+                                            "error": doc["error"]} and doc["error"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "RUN", "--loss", "hinge"], "'hinge' is not one of 'bce', 'ce', 'mse'"),
+    (["prove", "RUN", "--executor", "slurm"], "'slurm' is not one of 'local', 'ray'"),
+    (["train", "RUN", "--hidden", "8,x"], "--hidden takes layer widths"),
+    (["verify"], "Missing argument"),
+    (["verfy", "RUN"], "No such command 'verfy'"),
+    (["train", "RUN", "--epoch", "2"], "No such option"),
+])
+def test_usage_errors_are_one_line_before_anything_is_written(tmp_path, args, message):
+    r = zkpot(*[str(tmp_path / "run") if a == "RUN" else a for a in args])
+    assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_help_lists_the_choices():
+    assert "bce|ce|mse" in zkpot("train", "--help").stdout
+    assert "local|ray" in zkpot("prove", "--help").stdout
+    assert zkpot().returncode == 0 and "verify" in zkpot().stdout  # no arguments: the help
 
 
 def test_inspect(run_a):
@@ -52,7 +111,7 @@ def test_inspect(run_a):
     "args, message",
     [
         (["--data", "missing.csv"], "dataset not found"),
-        (["--loss", "hinge"], "unknown loss"),
+        (["--loss", "hinge"], "'hinge' is not one of 'bce', 'ce', 'mse'"),
         (["--model", "nope.py:Net"], "model file not found"),
         (["--base", "missing.safetensors"], "base model not found"),
         (["--lr", "-1"], "learning rate"),

@@ -82,3 +82,6 @@ INTERNAL = "INTERNAL ERROR"
 CANNOT_CHECK = "CANNOT CHECK HERE"   # this machine lacks the memory or a tool to finish: not a verdict on the bundle
 UNBOUND = "PROOFS VERIFY, CLAIMS NOT BOUND"  # the proofs hold, but some claim was not derived (opt-out, custom model)
 EXIT = {VALID: 0, INVALID: 1, BAD_INPUT: 2, INTERNAL: 3, CANNOT_CHECK: 4, UNBOUND: 5}
+# `zkpot verify --json`: one JSON object on stdout (docs/verify-json.md), whatever the verdict
+REPORT_FORMAT = "zkpot/verify-report-1"
+REPORT_CLAIMS = ("run", "base", "final", "dataset", "srs", "insecure_dev_srs")   # manifest sections echoed as "claims"

@@ -33,11 +33,23 @@ from .model_check import base_commitment, check_release, frozen_digest, frozen_w
 from .schedule import schedule
 
 
+class Timed(list):
+    """A list that stamps each item with the seconds since it was made (a check's time in `verify --json`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.start, self.at = time.perf_counter(), []
+
+    def append(self, item) -> None:
+        super().append(item)
+        self.at.append(round(time.perf_counter() - self.start, 3))
+
+
 @dataclass
 class Report:
     manifest: dict | None = None
-    passed: list[tuple[str, str]] = field(default_factory=list)
-    failures: list[Rejected] = field(default_factory=list)
+    passed: list[tuple[str, str]] = field(default_factory=Timed)
+    failures: list[Rejected] = field(default_factory=Timed)
     warnings: list[str] = field(default_factory=list)
     unbound: list[str] = field(default_factory=list)   # claims shown but not derived
     cannot_check: str | None = None
@@ -55,6 +67,21 @@ class Report:
     @property
     def ok(self) -> bool:
         return self.verdict == P.VALID
+
+    def to_json(self) -> dict:
+        """The report as `zkpot verify --json` prints it (schema P.REPORT_FORMAT, docs/verify-json.md)."""
+        from importlib.metadata import version
+
+        checks = [{"check": c, "result": "pass", "detail": d, "chunk": None, "at_seconds": t}
+                  for (c, d), t in zip(self.passed, self.passed.at)]
+        checks += [{"check": f.check, "result": "fail", "detail": f.args[0], "chunk": f.chunk, "at_seconds": t}
+                   for f, t in zip(self.failures, self.failures.at)]
+        return {"format": P.REPORT_FORMAT, "verdict": self.verdict, "exit_code": P.EXIT[self.verdict],
+                "checks": sorted(checks, key=lambda c: c["at_seconds"]), "unbound": list(self.unbound),
+                "warnings": list(self.warnings), "cannot_check": self.cannot_check, "prediction": self.prediction,
+                "seconds": round(self.seconds, 3),
+                "claims": None if self.manifest is None else {k: self.manifest.get(k) for k in P.REPORT_CLAIMS},
+                "versions": {tool: version(tool) for tool in ("zkpot", "ezkl", "py_ecc")}}
 
 
 @dataclass
@@ -93,6 +120,8 @@ def verify_bundle(public: Path, allow_insecure_dev_srs: bool = False, deep: bool
     directory `zkpot infer` wrote (with `input_opening`, the hidden inputs' opening): its prediction is
     the run's final model's."""
     public, report, start = Path(public), Report(), time.perf_counter()
+    if not (public / P.MANIFEST).is_file():  # the caller's path, not a bundle's content: bad input
+        raise BadInput(f"{public}: not a bundle directory (no {P.MANIFEST})")
     if srs is not None:
         if srs_mod.logrows_of(srs) == srs_mod.VERIFIER_K:  # (a file that is not an SRS raises here: bad input)
             raise BadInput(f"{srs} is an SRS's verifier part (logrows {srs_mod.VERIFIER_K}), as a bundle carries; "
