@@ -12,7 +12,8 @@ from verifier import protocol as P
 def fake_ezkl(monkeypatch, logrows_of: dict, calls: list):
     """gen_settings and calibrate as a circuit whose logrows per decomposition base is `logrows_of`
     (a missing base: calibrate fails, as ezkl does past MAX_LOGROWS)."""
-    def gen_settings(onnx, settings, scale, decomposition):
+    def gen_settings(onnx, settings, scale, decomposition, outputs):
+        assert outputs == "hashed"  # a training step's outputs are commitments, never public values
         settings.write_text(json.dumps({"run_args": {"decomp_base": decomposition[0], "decomp_legs": decomposition[1]}}))
 
     def calibrate(samples, onnx, settings, scale, max_logrows, margin):
