@@ -13,6 +13,7 @@ Phases, each a command reading and writing explicit files (so each can be anothe
 - **inspect**: show what a bundle claims
 - **publish** / **sign**: a signed verification-key package (PKG/); **keys**: BLS key pairs
 - **srs**: check an SRS file with py_ecc (import), or make an insecure dev one (dev)
+- **owner commit**: a data owner commits to and signs its own batches (`train --owner-data`, `verify --owner`)
 - **demo**: train, set up, prove and verify on the built-in dataset
 """
 from __future__ import annotations
@@ -263,6 +264,8 @@ def train(
     backbone: Optional[Path] = typer.Option(None, help="A frozen ONNX graph run on each row before training, outside the "
                                             "circuit: its features are the committed data (reported as not proved)."),
     memory_gb: Optional[float] = typer.Option(None, help="Proving memory budget for --steps-per-proof auto (default: 80% of this machine's RAM)."),
+    classes: Optional[int] = typer.Option(None, "--classes", help="ce: the number of classes (labels 0..N-1); default: 1 + the largest label present, so a subset missing the top class gives a smaller model."),
+    owner_data: Optional[list[Path]] = typer.Option(None, "--owner-data", help="A data owner's handoff (OWNER_DIR/private/handoff.json from `zkpot owner commit`) instead of --data; repeat for every owner, in the run's batch order."),
 ):
     """Train in fixed point, exactly as the circuit computes; compare with a float run."""
     from prover import train as tr
@@ -275,6 +278,7 @@ def train(
                              feature_bound, weight_bound, epochs=epochs, data=str(data) if data else None,
                              label=label, features=features, rows=rows, base=str(base) if base else None,
                              seed=seed, schedule_seed=schedule_seed, backbone=str(backbone) if backbone else None,
+                             owners=[str(p) for p in owner_data or []], classes=classes,
                              **_tuning(trains, lora, lora_layers))
         cfg.validate()
     with run_lock(run, "train"):
@@ -383,6 +387,13 @@ def prove(
         raise ArtifactError("--no-keep-keys deletes keys on this machine; Ray fold workers keep theirs in their own "
                             "caches: drop it, or prove without --fold and run `zkpot fold --no-keep-keys` here")
     rd = RunDir(run)
+    if fold_:  # a fold that cannot happen is refused before hours of chunk proofs
+        from prover.fold import check_foldable
+        from prover.prove import chunks_of
+
+        if not rd.srs.is_file():
+            raise ArtifactError(f"{rd.srs} is missing: run `zkpot setup` first")
+        check_foldable(len(chunks_of(rd)), rd.srs, fan_in, memory=not pipelined)
     with run_lock(run, "prove"):
         with _progress() as p:
             task = p.add_task("proving chunks", total=None)
@@ -409,10 +420,12 @@ def fold(
     """Fold a bundle's chunk proofs into one run proof (ezkl aggregation), resumable."""
     from prover.fold import fold as do_fold
 
-    with _progress() as p:
-        task = p.add_task("folding (minutes per node)", total=None)
+    with _progress() as p:  # (no total: the bar pulses and the clock runs through each minutes-long phase)
+        task = p.add_task("folding", total=None)
         tree = do_fold(public, fan_in, keep_keys=keep_keys, srs=srs,
-                       on_node=lambda lv, i, n, s: p.update(task, description=f"folding level {lv}", completed=i, total=n))
+                       say=lambda msg: p.update(task, description=msg),
+                       on_node=lambda lv, i, n, s: p.console.print(f"[dim]·[/] level {lv} node {i}/{n} folded in {s:.0f} s",
+                                                                   highlight=False))
     out.print(f"run proof: {public / tree['levels'][-1][0]['proof']} ({len(tree['levels'])} level(s), fan-in {fan_in})")
 
 
@@ -428,6 +441,7 @@ def verify(
     srs: Optional[Path] = SRS_FILE,
     inference: Optional[Path] = typer.Option(None, "--inference", help="An inference proof (`zkpot infer` OUT): its prediction must be the run's final model's."),
     input_opening: Optional[Path] = typer.Option(None, "--input-opening", help="With --inference of hidden inputs: their opening (OUT/private/input_opening.json), held by the inputs' owner."),
+    owner: Optional[list[str]] = typer.Option(None, "--owner", help="Public key (hex, or a file from `zkpot keys show`) of a data owner you expect; repeat for every owner: the run must use exactly their signed data."),
     json_: bool = typer.Option(False, "--json", help="Print the report as one JSON object on stdout (schema: docs/verify-json.md): every check, its result, detail and time, the verdict, versions."),
 ):
     """Check a bundle with public files only: the circuit and keys are derived from its claims.
@@ -441,12 +455,13 @@ def verify(
 
     with _json_failure(json_), _progress() as p:
         named = _named_publishers(publisher or [], package)
+        owners = _named_owners(owner or [])
         task = p.add_task("verifying proofs", total=None)
         if input_opening is not None and inference is None:
             raise ValueError("--input-opening goes with --inference")
         report = verify_bundle(public, allow_insecure_dev_srs, deep=deep, bind=not trust_bundle_keys,
                                package=package, publishers=named, srs=srs, inference=inference,
-                               input_opening=input_opening, say=_say,
+                               input_opening=input_opening, say=_say, owners=owners,
                                on_proof=lambda t, n: p.update(task, completed=t, total=n))
     if json_:
         print(json.dumps(report.to_json(), indent=1))
@@ -563,6 +578,9 @@ def inspect(public: Path = typer.Argument(..., help="A public bundle directory."
     t.add_row("base commitment", m["base"]["commitment"])
     t.add_row("final commitment", m["final"]["commitment"])
     t.add_row("dataset root", m["dataset"]["root"])
+    for o in m["dataset"].get("owners") or []:  # (their signatures: `zkpot verify --owner`)
+        st = o["statement"]
+        t.add_row("data owner", f"{st['name']}: {st['num_batches']} batch(es), key {o['public_key'][:16]}… (not verified here)")
     if "fold" in m:
         top = m["fold"]["levels"][-1][0]
         t.add_row("run proof", f"{top['proof']} ({len(m['fold']['levels'])} level(s), fan-in {m['fold']['fan_in']}, logrows {top['logrows']})")
@@ -739,6 +757,50 @@ def srs_dev(
     ident = identify(path)
     out.print(f"{path}: logrows {ident['logrows']}, sha256 {ident['sha256']}, origin [bold red]{ident['origin']}[/] "
               "(INSECURE: whoever keeps its trapdoor can forge proofs)", highlight=False)
+
+
+# --- data owners (a clean room: several owners' data, one run) ---------------------------------
+
+owner_app = typer.Typer(no_args_is_help=True, help="Data owners: commit to your own data and sign it, on your own machine, "
+                                                   "before handing it to a trainer (`zkpot train --owner-data`).")
+app.add_typer(owner_app, name="owner")
+
+
+@owner_app.command("commit")
+@_clean_errors
+def owner_commit(
+    data: Path = typer.Argument(..., help="Your data: .csv (header, label column) or .npz (arrays X, y)."),
+    owner_dir: Path = typer.Argument(..., help="Your directory: public/owner.json (publish it) and private/ (master key; handoff.json for the trainer)."),
+    key: Path = typer.Option(..., "--key", help="Your secret key file (zkpot keys new): signs the statement."),
+    name: str = typer.Option(..., "--name", help="Your name as the run lists it (part of what you sign: say which dataset it is)."),
+    batch_size: int = BATCH_SIZE,
+    loss: Loss = LOSS,
+    outputs: int = typer.Option(1, "--outputs", help="Label width: 1 for bce, the number of classes for ce, targets for mse (the same for every owner)."),
+    scale: int = SCALE,
+    feature_bound: float = FEATURE_BOUND,
+    features: Optional[int] = typer.Option(None, help="Keep only the first N feature columns."),
+    rows: Optional[int] = typer.Option(None, help="Commit to this many of your rows, drawn privately (default: all)."),
+    label: Optional[str] = typer.Option(None, help="CSV label column name (default: the last column)."),
+):
+    """Commit to your data in the run's public batch format and sign the statement (root, batches, layout)."""
+    from prover.owner import commit
+
+    doc = commit(data, owner_dir, key, name, batch_size=batch_size, loss=loss.value, label_width=outputs, scale=scale,
+                 feature_bound=feature_bound, features=features, rows=rows, label=label)
+    s = doc["statement"]
+    out.print(f"{s['name']}: {s['num_batches']} batch(es) of {s['batch_size']} rows x {s['features']} features, root "
+              f"{s['root'][:16]}…, signed by {doc['public_key'][:16]}…", highlight=False)
+    _say(f"publish {owner_dir / 'public' / 'owner.json'}; hand {owner_dir / 'private' / 'handoff.json'} (your data) "
+         "to the trainer only")
+
+
+def _named_owners(args: list[str]) -> list[bytes] | None:
+    """--owner values as public keys, checked before any verification work (None: none named)."""
+    if not args:
+        return None
+    from verifier.signature import read_publisher
+
+    return [read_publisher(a, "--owner") for a in args]
 
 
 def main():

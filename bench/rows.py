@@ -41,7 +41,7 @@ VARIANTS = {
     "decomp8192x2": ({"decomp_base": 8192, "decomp_legs": 2}, "range checks in 2 legs of 8192 (2^26: the 24-bit salt words fit)"),
     "decomp4096x3": ({"decomp_base": 4096, "decomp_legs": 3}, "range checks in 3 legs of 4096 (2^36)"),
     "polycommit": ({"input_visibility": "polycommit", "output_visibility": "polycommit"},
-                   "KZG commitments instead of Poseidon hashes (rejected: see the README)"),
+                   "KZG commitments instead of Poseidon hashes (rejected: see docs/benchmarks.md)"),
     "polycommit-cols2": ({"input_visibility": "polycommit", "output_visibility": "polycommit", "num_inner_cols": 2},
                          "polycommit with 2 inner columns"),
 }

@@ -7,6 +7,7 @@ target columns for MSE.
 from __future__ import annotations
 
 import numpy as np
+import torch
 import torch.nn.functional as F
 
 
@@ -18,8 +19,28 @@ def mse(pred, y):
     return F.mse_loss(pred, y)
 
 
+class _SoftmaxCE(torch.autograd.Function):
+    """Mean softmax cross-entropy whose backward is written as (softmax(z) - y) / B.
+
+    Autograd's own backward goes through LogSoftmax and Exp, which ezkl cannot calibrate
+    (its lookup range overflows); this one traces to a single Softmax op, which it can."""
+
+    @staticmethod
+    def forward(logits, y_onehot):
+        return -(y_onehot * logits.log_softmax(-1)).sum(-1).mean()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs)
+
+    @staticmethod
+    def backward(ctx, g):
+        logits, y_onehot = ctx.saved_tensors
+        return g * (logits.softmax(-1) - y_onehot) / logits.shape[0], None
+
+
 def softmax_ce(logits, y_onehot):
-    return -(y_onehot * logits.log_softmax(-1)).sum(-1).mean()
+    return _SoftmaxCE.apply(logits, y_onehot)
 
 
 LOSSES = {"bce": bce, "mse": mse, "ce": softmax_ce}

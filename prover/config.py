@@ -30,6 +30,8 @@ class RunConfig:
     lora_rank: int = 0                # low-rank adapters of this rank on lora_layers (0: none)
     lora_layers: list[str] = field(default_factory=list)  # Linear layers that get an adapter
     backbone: str | None = None       # a frozen ONNX graph run on each row before training (outside the circuit)
+    owners: list[str] = field(default_factory=list)  # data owners' handoffs (prover/owner.py), in batch order
+    classes: int | None = None        # ce: the number of classes (None: 1 + the largest label present)
     seed: int = 0                     # public: the initial weights when there is no base model (nothing else)
     schedule_seed: int = 0            # public: the per-epoch batch order
     scale: int = 8                    # fixed point: values are integers times 2^-scale
@@ -82,8 +84,16 @@ class RunConfig:
             raise ValueError(f"learning rate must be positive, got {self.lr}")
         if not 0 <= self.momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.classes is not None and (self.loss != "ce" or not 2 <= self.classes <= 4096):
+            raise ValueError(f"--classes is for ce runs (class labels): the number of classes, 2..4096; got {self.classes} "
+                             f"with loss {self.loss}")
         if not 1 <= self.scale <= 16:
             raise ValueError(f"scale must be in 1..16, got {self.scale}")
+        if self.owners:
+            clash = [opt for opt, v in (("--data", self.data), ("--rows", self.rows), ("--features", self.features),
+                                        ("--label", self.label), ("--backbone", self.backbone)) if v is not None]
+            if clash:
+                raise ValueError(f"--owner-data takes the owners' committed batches as they are: drop {', '.join(clash)}")
         for name in ("feature_bound", "weight_bound"):
             if not 0 < getattr(self, name) <= 1e4:
                 raise ValueError(f"{name.replace('_', ' ')} must be in (0, 10000], got {getattr(self, name)}")

@@ -65,24 +65,27 @@ def check_disk(logrows: int, where: Path) -> None:
         )
 
 
-def _keys(children: list[Path], logrows: int, srs: Path) -> tuple[Path, Path]:
+def _keys(children: list[Path], logrows: int, srs: Path, say=lambda msg: None) -> tuple[Path, Path]:
     """Aggregation keys, cached by what determines them: the inner protocols, their count, logrows, SRS."""
     protocols = [read_json(c, max_bytes=1 << 30)["protocol"] for c in children]
     d = cache_dir() / "aggregation" / key_id(logrows, srs_mod.sha256_file(srs), protocols)
     vk, pk = d / "vk.key", d / "pk.key"
     if not pk.exists():
         check_disk(logrows, d)
+        say(f"aggregation setup at logrows {logrows} (minutes; cached for the next fold)")
         pipeline.setup_aggregate(children, vk, pk, logrows, srs)
     return vk, pk
 
 
-def fold_node(children: list[Path], out: Path, srs: Path, top: bool, fan_in: int) -> tuple[Path, Path]:
+def fold_node(children: list[Path], out: Path, srs: Path, top: bool, fan_in: int,
+              say=lambda msg: None) -> tuple[Path, Path]:
     """Aggregate `children` into `out` (kept if it exists) with their cached key; (vk, pk) of it.
     The run proof (`top`) uses the EVM transcript; inner levels Poseidon, which the next level verifies.
     Every node is at the tree's logrows (`fan_in`'s), a node with fewer children too."""
     k = logrows_for(fan_in)
-    vk, pk = _keys(children, k, srs)
+    vk, pk = _keys(children, k, srs, say)
     if not out.exists():
+        say(f"aggregating {len(children)} proof(s) at logrows {k} (minutes)")
         pipeline.aggregate(children, out, pk, k, srs, "evm" if top else "poseidon")
     return vk, pk
 
@@ -121,6 +124,15 @@ def check_srs(srs: Path, fan_in: int) -> None:
         )
 
 
+def check_foldable(n_chunks: int, srs: Path, fan_in: int, memory: bool = True) -> None:
+    """What folding n chunk proofs at this fan-in needs (the tree, the SRS, this machine's memory),
+    checked before the first chunk proof is made, not after the last."""
+    plan(n_chunks, fan_in)
+    check_srs(srs, fan_in)
+    if memory:
+        check_memory(fan_in)
+
+
 def ready(levels: list, have) -> list[tuple[int, int]]:
     """The nodes (depth, i) whose inputs all exist and that are not made yet, in tree order.
     `have(depth, i)` tells whether a proof exists: depth 0 is chunk i's proof, depth d >= 1 node i
@@ -130,7 +142,7 @@ def ready(levels: list, have) -> list[tuple[int, int]]:
 
 
 def fold(public: Path, fan_in: int, keep_keys: bool = True, on_node=lambda level, i, n, seconds: None,
-         srs: Path | None = None) -> dict:
+         srs: Path | None = None, say=lambda msg: None) -> dict:
     """Fold the chunk proofs of a public bundle into fold/…, record the tree in its manifest.
 
     Needs only public files (chunk proofs and the full SRS they were made with: `srs`, or the file
@@ -156,7 +168,8 @@ def fold(public: Path, fan_in: int, keep_keys: bool = True, on_node=lambda level
             start = time.perf_counter()
             out, vk_file = public / node_path(depth, i), public / vk_name(depth, len(children))
             if not node_made(public, depth, i, len(children)):  # (a resumed fold needs no key for done nodes)
-                vk, pk = fold_node(children, out, srs, top, fan_in)
+                vk, pk = fold_node(children, out, srs, top, fan_in,
+                                   lambda msg: say(f"level {depth} node {i + 1}/{len(groups)}: {msg}"))
                 used.add(pk)
                 with atomic_path(vk_file) as tmp:
                     tmp.write_bytes(vk.read_bytes())

@@ -24,6 +24,10 @@ class RunDir:
     @property
     def partition(self) -> Path: return self.private / "partition.json"
     @property
+    def owner_batches(self) -> Path: return self.private / "owner_batches.json"  # data owners' batch vectors
+    @property
+    def owners(self) -> Path: return self.private / "owners.json"  # data owners' signed statements (public)
+    @property
     def compiled(self) -> Path: return self.private / "step.ezkl"
     @property
     def srs(self) -> Path: return self.private / P.SRS  # the full SRS (public, but 2^k points: kept here)

@@ -15,7 +15,7 @@ from py_ecc.optimized_bls12_381 import curve_order as CURVE_ORDER
 
 from circuits.artifacts import ArtifactError, atomic_path
 from verifier.package import PACKAGE, SIGNATURES
-from verifier.signature import SCHEME, signing_message
+from verifier.signature import DOMAIN, SCHEME, signing_message
 
 KEY_FORMAT = "zkpot/bls12-381-secret-key-1"
 
@@ -68,7 +68,8 @@ def public_key(path: Path) -> bytes:
     return bls.SkToPk(load_secret(path))
 
 
-def sign(path: Path, package_bytes: bytes) -> tuple[bytes, bytes, bytes]:
-    """(public key, proof of possession, signature on package.json) for the key in `path`."""
+def sign(path: Path, package_bytes: bytes, domain: bytes = DOMAIN) -> tuple[bytes, bytes, bytes]:
+    """(public key, proof of possession, signature on the document: package.json, or an owner's statement
+    with its own domain) for the key in `path`."""
     sk = load_secret(path)
-    return bls.SkToPk(sk), bls.PopProve(sk), bls.Sign(sk, signing_message(package_bytes))
+    return bls.SkToPk(sk), bls.PopProve(sk), bls.Sign(sk, signing_message(package_bytes, domain))

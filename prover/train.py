@@ -8,6 +8,7 @@ replay stored witnesses. A float torch run of the same schedule gives the compar
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import shutil
 import tempfile
@@ -41,14 +42,21 @@ class TrainError(RuntimeError):
 
 
 def _out_features(cfg: RunConfig, y: np.ndarray) -> int:
-    if cfg.loss == "ce":
-        return int(np.nanmax(y)) + 1 if y.size else 1
-    return 1 if y.ndim == 1 else y.shape[1]
+    """The model's output width: the declared classes for ce (labels present can miss one), else the labels'."""
+    if cfg.loss != "ce":
+        return 1 if y.ndim == 1 else y.shape[1]
+    seen = int(np.nanmax(y)) + 1 if y.size else 1
+    if cfg.classes is None:
+        return seen
+    if seen > cfg.classes:
+        raise datasets.DataError(f"a label is {seen - 1}, outside the {cfg.classes} classes --classes declares (0..{cfg.classes - 1})")
+    return cfg.classes
 
 
-def load_dataset(cfg: RunConfig, rows_seed: int) -> tuple[np.ndarray, np.ndarray, int]:
+def load_dataset(cfg: RunConfig, rows_seed: int, out: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """Validated features, standardised and clipped into the declared bound; labels encoded for the
-    loss; the model's output width. `rows_seed` is private: which rows a --rows run uses is hidden."""
+    loss; the model's output width (`out`, or the data's). `rows_seed` is private: which rows a --rows
+    run uses is hidden."""
     X, y = datasets.load(cfg.data, cfg.label)
     datasets.validate(X, y)
     if cfg.features is not None:
@@ -58,7 +66,7 @@ def load_dataset(cfg: RunConfig, rows_seed: int) -> tuple[np.ndarray, np.ndarray
             raise datasets.DataError(f"asked for {cfg.rows} rows, the dataset has {len(X)}")
         keep = np.sort(np.random.default_rng(rows_seed).permutation(len(X))[: cfg.rows])
         X, y = X[keep], y[keep]
-    out = _out_features(cfg, y)
+    out = _out_features(cfg, y) if out is None else out
     if cfg.backbone:  # a frozen backbone outside the circuit: its features are the committed data
         X = backbone.features(Path(cfg.backbone), X)
     X = np.clip(datasets.standardise(X), -cfg.feature_bound, cfg.feature_bound)
@@ -125,10 +133,16 @@ def prepare(run: RunDir, cfg: RunConfig, progress=print, memory_gb: float | None
     cfg.validate()
     run.private.mkdir(mode=0o700, parents=True, exist_ok=True)
     master = load_or_create_master_key(run.master_key)
-    X, Y, out = load_dataset(cfg, private_seed(master, "rows"))
+    if cfg.owners:  # several owners' committed batches (prover/owner.py), checked before any work
+        from .owner import load_handoffs
+
+        owned = load_handoffs([Path(p) for p in cfg.owners], cfg)
+        X, Y, out, parts = owned.X, owned.Y, owned.label_width, owned.parts
+    else:
+        X, Y, out = load_dataset(cfg, private_seed(master, "rows"))
+        parts = partition(len(X), cfg.batch_size, private_seed(master, "partition"))
     module = build_model(cfg, X.shape[1], out)
     layout = layout_of(module, cfg.batch_size, X.shape[1], Y.shape[1], cfg.momentum > 0, select(module, cfg.train))
-    parts = partition(len(X), cfg.batch_size, private_seed(master, "partition"))
     sized = None
     if cfg.steps_per_proof == sizing.AUTO:
         sized = tempfile.TemporaryDirectory(prefix="zkpot-sizing-")
@@ -145,6 +159,10 @@ def prepare(run: RunDir, cfg: RunConfig, progress=print, memory_gb: float | None
         cfg = replace(cfg, backbone=str((run.public / P.BACKBONE).resolve()))
     np.savez(run.data, X=X, Y=Y)
     write_json(run.partition, {"batches": parts, "layout": layout.to_dict()})
+    if cfg.owners:  # the owners' own batch vectors (their salts), and their public signed statements
+        with atomic_path(run.owner_batches, mode=0o600) as tmp:
+            tmp.write_text(json.dumps(owned.batches))
+        write_json(run.owners, owned.owners)
     with atomic_path(run.base_model) as tmp:
         save_file({k: v.detach().contiguous() for k, v in module.named_parameters()}, str(tmp))
 
@@ -163,7 +181,8 @@ def prepare(run: RunDir, cfg: RunConfig, progress=print, memory_gb: float | None
         pipeline.compile_circuit(run.onnx, run.settings, run.compiled)
 
     progress("committing to the batches")
-    commitments = [commitment(batch_felts(X, Y, parts, b, master, cfg.scale)) for b in range(len(parts))]
+    felts_of = batch_source(run, cfg, X, Y, parts, master)
+    commitments = [commitment(felts_of(b)) for b in range(len(parts))]
     write_json(run.dataset, {"batch_commitments": commitments, "root": commitment(commitments)})
     cfg.save(run.config)  # last: config.json marks a finished prepare; a killed one is redone from scratch
 
@@ -251,6 +270,15 @@ def batch_felts(X, Y, parts, b: int, master: bytes, scale: int) -> list[str]:
     return to_felts(batch_vector(X, Y, parts[b], salt_values(salt_words(master, "batch", b), scale)), scale)
 
 
+def batch_source(run: RunDir, cfg: RunConfig, X, Y, parts, master: bytes):
+    """b -> batch b's field elements: the owners' own vectors (their salts) in a run on owners' data,
+    else made here from the rows and this run's master key."""
+    if cfg.owners:
+        stored = read_json(run.owner_batches, max_bytes=1 << 34)
+        return lambda b: stored[b]
+    return lambda b: batch_felts(X, Y, parts, b, master, cfg.scale)
+
+
 def base_state_felts(run: RunDir, cfg: RunConfig, layout: Layout, master: bytes) -> tuple[list[str], list[int]]:
     """The initial state as field elements, and its (public) salt words."""
     from safetensors.torch import load_file
@@ -288,13 +316,14 @@ def fixed_point_run(run: RunDir, on_step=lambda t, n: None) -> dict:
 
     S = cfg.steps_per_proof
     chunks = [order[c * S : (c + 1) * S] for c in range(len(order) // S)]
+    felts_of = batch_source(run, cfg, X, Y, parts, master)
     state, _ = base_state_felts(run, cfg, layout, master)
     for c, steps in enumerate(chunks):
         if run.witness(c).exists():  # checked again: a kill can land between its rename and its checks
             w = read_json(run.witness(c), max_bytes=1 << 30)
         else:
             nsalt = to_felts(salt_values(salt_words(master, "state", c + 1), cfg.scale), cfg.scale)
-            batches = [batch_felts(X, Y, parts, b, master, cfg.scale) for _, b in steps]
+            batches = [felts_of(b) for _, b in steps]
             pipeline.write_input(run.chunk_input(c), state, *batches, nsalt)
             w = pipeline.gen_witness(run.chunk_input(c), run.compiled, run.witness(c))
         try:

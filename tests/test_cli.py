@@ -154,3 +154,20 @@ def test_demo_runs_end_to_end(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert "INSECURE DEV SRS" in r.stdout + r.stderr
     assert (tmp_path / "demo" / "public" / "manifest.json").exists()
+
+
+def test_classes_declares_the_ce_models_width(tmp_path):
+    """Labels 0 and 1 only, three classes declared: the model has three outputs (inferred, it would have two),
+    and its softmax cross-entropy steps prove and verify."""
+    data = tmp_path / "d.csv"
+    data.write_text("a,b,label\n" + "".join(f"{i % 3},{i % 5},{i % 2}\n" for i in range(4)))
+    r = zkpot("train", tmp_path / "run", "--data", data, "--loss", "ce", "--classes", "3", "--batch-size", "2",
+              "--epochs", "1")
+    assert r.returncode == 0, r.stderr
+    layout = json.loads((tmp_path / "run" / "private" / "partition.json").read_text())["layout"]
+    assert layout["label_width"] == 3 and layout["shapes"][0] == [3, 2]
+    for verb in (["setup", tmp_path / "run"], ["prove", tmp_path / "run"],  # softmax cross-entropy, proved
+                 ["verify", tmp_path / "run" / "public", "--allow-insecure-dev-srs"]):
+        r = zkpot(*verb)
+        assert r.returncode == 0, r.stderr
+    assert "VALID in" in r.stdout and "INVALID" not in r.stdout

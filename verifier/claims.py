@@ -11,8 +11,8 @@ import math
 from pathlib import Path
 
 from .errors import Rejected
-from .protocol import (BOUNDS, FIELD_MODULUS, LOSSES, MAX_BASE, MAX_JSON, MAX_ONNX, MAX_PARAMS, MAX_PROOF, MAX_SRS,
-                       MAX_STEPS, MAX_STEPS_PER_PROOF, MAX_TRACE_INPUT, MAX_VK, SALT_WORDS)
+from .protocol import (BOUNDS, FIELD_MODULUS, LOSSES, MAX_BASE, MAX_JSON, MAX_ONNX, MAX_OWNERS, MAX_PARAMS, MAX_PROOF,
+                       MAX_SRS, MAX_STEPS, MAX_STEPS_PER_PROOF, MAX_TRACE_INPUT, MAX_VK, SALT_WORDS)
 
 
 def is_felt(v) -> bool:
@@ -90,6 +90,14 @@ def check_shape(m: dict) -> None:
     _need(is_felt(m["final"].get("commitment")), "final.commitment must be a field element")
     _need(isinstance(m["dataset"].get("file"), str) and is_felt(m["dataset"].get("root")),
           "dataset must be {file, root (a field element)}")
+    owners = m["dataset"].get("owners")
+    if owners is not None:  # several data owners (verifier/owners.py)
+        from .owners import check_owner_shape
+
+        _need(isinstance(owners, list) and 1 <= len(owners) <= MAX_OWNERS,
+              f"dataset.owners must be a list of 1..{MAX_OWNERS} owner statements")
+        for i, doc in enumerate(owners):
+            check_owner_shape(doc, f"dataset.owners[{i}]", "manifest")
     _need(all(isinstance(m["circuit"].get(k), str) for k in ("onnx", "settings", "vk")), "circuit must name onnx, settings, vk")
     _need(isinstance(m["srs"].get("file"), str), "srs.file must be a string")
     _need(all(isinstance(k, str) and isinstance(v, str) for k, v in m["versions"].items()), "versions must map names to strings")

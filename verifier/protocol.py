@@ -85,3 +85,15 @@ EXIT = {VALID: 0, INVALID: 1, BAD_INPUT: 2, INTERNAL: 3, CANNOT_CHECK: 4, UNBOUN
 # `zkpot verify --json`: one JSON object on stdout (docs/verify-json.md), whatever the verdict
 REPORT_FORMAT = "zkpot/verify-report-1"
 REPORT_CLAIMS = ("run", "base", "final", "dataset", "srs", "insecure_dev_srs")   # manifest sections echoed as "claims"
+
+# --- data owners (a clean room: several owners' batches in one run) ----------------------------
+# manifest dataset.owners (optional): one OWNER doc per owner, in batch order. Owner i signed a statement
+# over its own batches; its num_batches commitments are the next consecutive slice of dataset.json's
+# batch_commitments, and Poseidon of that slice is its signed root.
+OWNER_FORMAT = "zkpot/data-owner-1"
+OWNER_DOMAIN = b"zkpot/owner-statement-1 sha256:"   # signed: OWNER_DOMAIN || sha256(canonical JSON of the statement)
+OWNER_STATEMENT = ("format", "name", "root", "num_batches", "batch_size", "features", "label_width", "scale")
+OWNER_DOC = ("statement", "public_key", "proof_of_possession", "signature", "scheme")
+OWNER_LAYOUT = ("batch_size", "features", "label_width", "scale")  # must equal the run's
+MAX_OWNERS = 64         # each costs a proof-of-possession and a signature check (~1 s in py_ecc)
+MAX_OWNER_NAME = 64

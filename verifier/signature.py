@@ -27,8 +27,9 @@ PUBKEY_HEX = re.compile(r"^[0-9a-f]{96}$")
 SIG_HEX = re.compile(r"^[0-9a-f]{192}$")
 
 
-def signing_message(package_bytes: bytes) -> bytes:
-    return DOMAIN + hashlib.sha256(package_bytes).digest()
+def signing_message(package_bytes: bytes, domain: bytes = DOMAIN) -> bytes:
+    """What a key signs: a domain (a package, an owner's statement) and the document's sha256."""
+    return domain + hashlib.sha256(package_bytes).digest()
 
 
 def short(pk: bytes) -> str:
@@ -46,17 +47,17 @@ def parse_public_key(text: str, where: str) -> bytes:
     return pk
 
 
-def read_publisher(arg: str) -> bytes:
-    """--publisher: a public key in hex, or a file holding one (as written by `zkpot keys show`)."""
+def read_publisher(arg: str, option: str = "--publisher") -> bytes:
+    """--publisher (or --owner): a public key in hex, or a file holding one (as `zkpot keys show` writes)."""
     path = Path(arg)
     if path.is_file():
         if path.stat().st_size > 4096:
-            raise ArtifactError(f"--publisher {arg}: file too large to be a public key")
+            raise ArtifactError(f"{option} {arg}: file too large to be a public key")
         words = path.read_text(errors="replace").split()
-        return parse_public_key(words[0] if words else "", f"--publisher {arg}")
+        return parse_public_key(words[0] if words else "", f"{option} {arg}")
     if re.fullmatch(r"(0x)?[0-9a-fA-F]+", arg.strip()):
-        return parse_public_key(arg, "--publisher")
-    raise ArtifactError(f"--publisher {arg}: neither a public key in hex nor an existing file")
+        return parse_public_key(arg, option)
+    raise ArtifactError(f"{option} {arg}: neither a public key in hex nor an existing file")
 
 
 def parse_signatures(doc) -> tuple[list[bytes], list[bytes], bytes, str]:
@@ -80,11 +81,16 @@ def parse_signatures(doc) -> tuple[list[bytes], list[bytes], bytes, str]:
     return pks, pops, bytes.fromhex(doc["aggregate_signature"]), doc["package_sha256"]
 
 
-def check_aggregate(pks: list[bytes], pops: list[bytes], signature: bytes, package_bytes: bytes) -> None:
-    """Every proof of possession holds and the aggregate signs this package.json for exactly these keys."""
+def check_possession(pks: list[bytes], pops: list[bytes], check: str) -> None:
+    """Every key comes with a valid proof of possession of its secret key (no rogue keys)."""
     for pk, pop in zip(pks, pops):
         if not bls.PopVerify(pk, pop):
-            raise Rejected("publisher", f"signer {short(pk)}: invalid proof of possession (a rogue or foreign key)")
+            raise Rejected(check, f"signer {short(pk)}: invalid proof of possession (a rogue or foreign key)")
+
+
+def check_aggregate(pks: list[bytes], pops: list[bytes], signature: bytes, package_bytes: bytes) -> None:
+    """Every proof of possession holds and the aggregate signs this package.json for exactly these keys."""
+    check_possession(pks, pops, "publisher")
     if not bls.FastAggregateVerify(pks, signing_message(package_bytes), signature):
         names = ", ".join(short(pk) for pk in pks)
         raise Rejected("publisher", f"the aggregate signature does not verify on package.json for key(s) {names}")

@@ -5,7 +5,8 @@
     2 derive    from the claims: the step graph (run), the settings (circuit), the vk (vk), and for a
                 folded run the aggregation vk; each compared with the bundle's file, never taken from it
     3 prove     every proof verified against the derived keys (proofs, or fold + pairing)
-    4 commit    base, chain, final, schedule: the proofs' public hashes against the claims
+    4 commit    base, chain, final, schedule: the proofs' public hashes against the claims; owners: the
+                data owners' signed roots against the batch commitments (verifier/owners.py)
     5 vouch     (--package, --publisher) the keys someone published and signed
     6 model     (check-model) a model file is the run's final state (given its opening) or its base
     7 predict   (--inference) an inference proof is of the run's final model (verifier/inference.py)
@@ -111,14 +112,16 @@ class Derived:
 def verify_bundle(public: Path, allow_insecure_dev_srs: bool = False, deep: bool = False, bind: bool = True,
                   package: Path | None = None, publishers: list[bytes] = (), model: Path | None = None,
                   opening: Path | None = None, srs: Path | None = None, inference: Path | None = None,
-                  input_opening: Path | None = None, on_proof=lambda c, n: None, say=lambda message: None) -> Report:
+                  input_opening: Path | None = None, on_proof=lambda c, n: None, say=lambda message: None,
+                  owners: list[bytes] | None = None) -> Report:
     """Every check on a bundle; see the module docstring. `bind=False` (the CLI's --trust-bundle-keys)
     checks the proofs against the bundle's own vk(s): the verdict is then at best UNBOUND. `model`
     (with the final `opening`, or alone for the base model): is this file the state the run proved?
     `srs`: a full SRS file (hashed here, and remembered by this machine from then on); without it, the
     bundle's SRS must be one this machine has hashed before (circuits/srs.py: see). `inference`: a
     directory `zkpot infer` wrote (with `input_opening`, the hidden inputs' opening): its prediction is
-    the run's final model's."""
+    the run's final model's. `owners`: the data owners' keys the caller trusts (--owner), for a run on
+    several owners' data."""
     public, report, start = Path(public), Report(), time.perf_counter()
     if not (public / P.MANIFEST).is_file():  # the caller's path, not a bundle's content: bad input
         raise BadInput(f"{public}: not a bundle directory (no {P.MANIFEST})")
@@ -142,6 +145,7 @@ def verify_bundle(public: Path, allow_insecure_dev_srs: bool = False, deep: bool
         instances = verify_proofs(b, d, deep, bind, report, on_proof, say)  # 3
         base = base_commitment(b.path(b.m["base"]["file"]), b.m)
         check_claims(b.m, instances, b.batches, base, expected_chunks(b.m, len(b.batches)), report)  # 4
+        check_data_owners(b, owners, report)
         if package is not None:                                             # 5
             vouch(b, package, list(publishers), report)
         if model is not None:                                               # 6
@@ -604,6 +608,17 @@ def check_claims(m: dict, instances: list[list[str]], batches: list[str], base: 
                 fail("schedule", f"step {i} uses a batch other than committed batch {b} (epoch {e})", c)
     if len(report.failures) == before:
         report.passed.append(("schedule", f"{m['run']['epochs']} epochs x {len(batches)} committed batches, public order"))
+
+
+def check_data_owners(b: Bundle, named: list[bytes] | None, report: Report) -> None:
+    """The owners' signed statements against the batch commitments (verifier/owners.py)."""
+    from .owners import check_owners
+
+    passed, warning = check_owners(b.m, b.batches, named)
+    if passed:
+        report.passed.append(("owners", passed))
+    if warning:
+        report.warnings.append(warning)
 
 
 # --- 5 vouch ------------------------------------------------------------------------------------

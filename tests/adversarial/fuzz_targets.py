@@ -14,7 +14,7 @@ so a crash leaves it behind. Oracles, for every generated or mutated input:
   no acceptance  an accepted input must mean what the original meant: the same claims (manifest
                  run, base, final, dataset, chunks), the same public hashes of every proof, the
                  same base weights and step.onnx. Evidence bytes that the verifier provably does
-                 not read may differ (documented per target below and in README.md, "Attacks and what stops them").
+                 not read may differ (documented per target below and in docs/attacks.md).
 """
 from __future__ import annotations
 

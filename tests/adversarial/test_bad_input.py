@@ -47,6 +47,9 @@ CSV_CASES = {
     "bce label 0.5": ("a,b,label\n1,2,0\n2,3,0.5\n", ["--batch-size", "1"], "bce needs labels in {0, 1}"),
     "ce label -1": ("a,b,label\n1,2,-1\n2,3,1\n", ["--batch-size", "1", "--loss", "ce"], "ce needs one integer class label"),
     "ce label 1.5": ("a,b,label\n1,2,0\n2,3,1.5\n", ["--batch-size", "1", "--loss", "ce"], "ce needs one integer class label"),
+    "ce label beyond --classes": ("a,b,label\n1,2,0\n2,3,3\n", ["--batch-size", "1", "--loss", "ce", "--classes", "3"],
+                                  "outside the 3 classes --classes declares"),
+    "--classes with bce": ("a,b,label\n1,2,0\n2,3,1\n", ["--batch-size", "1", "--classes", "3"], "--classes is for ce runs"),
     "too few rows": ("a,b,label\n1,2,0\n2,3,1\n", ["--batch-size", "4"], "cannot fill one batch"),
     "unknown suffix": ("a,b,label\n1,2,0\n", ["--suffix", ".txt"], "expected a .csv or .npz"),
 }
@@ -150,6 +153,16 @@ def test_srs_too_small(trained, tmp_path):
 
 def test_prove_before_setup(trained):
     one_error_line(zkpot("prove", trained), "run `zkpot setup` first")
+
+
+@pytest.mark.parametrize("fan_in, message", [("1", "fan-in 1 folds a single proof"), ("4", "setup --fold-fan-in 4")])
+def test_prove_fold_refuses_before_the_first_proof(run_a, tmp_path, fan_in, message):
+    """A fold that cannot happen (4 chunks at fan-in 1; an SRS of another size than the tree's) is
+    refused before any chunk is proved, not after the last."""
+    run = tmp_path / "run"
+    shutil.copytree(run_a.root, run, ignore=shutil.ignore_patterns("proofs", "manifest.json", ".lock"))
+    one_error_line(zkpot("prove", run, "--fold", "--fan-in", fan_in), message)
+    assert not (run / "public" / "proofs").exists()
 
 
 def test_fold_on_ray_without_keeping_keys(trained):

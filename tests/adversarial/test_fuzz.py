@@ -4,7 +4,7 @@ Each target runs in a child process, so that a Rust panic that aborted the proce
 is reported as a finding with its input on disk instead of taking pytest down. The default run
 tries DEFAULT_EXAMPLES inputs per parser, the same ones every run (a failure is a regression, and
 reproducible); `python -m pytest -m slow tests/adversarial/test_fuzz.py` tries SLOW_EXAMPLES new
-inputs per parser (the README's "Attacks and what stops them" names the marker).
+inputs per parser (docs/attacks.md names the marker).
 """
 from __future__ import annotations
 

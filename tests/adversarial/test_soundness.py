@@ -2,7 +2,7 @@
 asserts the verifier's specific rejection (check and chunk). Attacks already in test_end_to_end.py
 (one flipped byte, one changed output instance, two proof files swapped, a replayed step, one chunk
 from run B, B's proofs under A's claims, a changed final/base/batch commitment, a dropped chunk, the
-dev-SRS flag) are not repeated here; these extend them. The table in README.md ("Attacks and what stops them") lists them all.
+dev-SRS flag) are not repeated here; these extend them. The table in docs/attacks.md lists them all.
 """
 from __future__ import annotations
 

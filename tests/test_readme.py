@@ -1,0 +1,40 @@
+"""The README's quick start, and the inference page's example after it, run verbatim through bash in
+a fresh directory: what a newcomer types is what the tests run."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def bash_block(page: Path, heading: str) -> list[str]:
+    """The command lines of the first ```bash block after `heading` (comment lines left out)."""
+    section = page.read_text().split(heading, 1)[1]
+    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    return [line for line in block.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def run(line: str, cwd: Path) -> subprocess.CompletedProcess:
+    """One line as a user's shell runs it, with this interpreter's `zkpot` and `python` first on PATH."""
+    env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
+    r = subprocess.run(["bash", "-c", line], cwd=cwd, env=env, capture_output=True, text=True)
+    assert "Traceback" not in r.stdout + r.stderr, r.stderr
+    assert r.returncode == 0, f"{line}\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}"
+    return r
+
+
+def test_quick_start_then_inference_verbatim(tmp_path):
+    quick = bash_block(REPO / "README.md", "## Quick start")
+    assert [line.split()[1] for line in quick] == ["train", "setup", "prove", "verify"]
+    for line in quick:
+        r = run(line, tmp_path)
+    assert "VALID" in r.stdout and "INVALID" not in r.stdout
+    for line in bash_block(REPO / "docs" / "inference.md", "# Proving predictions"):
+        r = run(line, tmp_path)
+        if " verify " in f" {line} ":
+            assert "VALID" in r.stdout and "the prediction the inference proof proves" in r.stdout, r.stdout
+    assert "opens" in r.stdout  # the last line: the inputs' owner's opening opens the proof's H(inputs)

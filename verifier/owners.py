@@ -1,0 +1,128 @@
+"""Several data owners, one run: each owner's signed statement binds its slice of the batch commitments.
+
+An owner commits to its own batches on its own machine and signs a statement (protocol.OWNER_STATEMENT)
+with its BLS key: its root (Poseidon of its batch commitments), how many batches, and their layout.
+The run's dataset.json lists the owners' batch commitments one owner after the other, in the order of
+manifest dataset.owners; the schedule check already binds those commitments to the proofs. This check
+binds them to the owners: every signature and proof of possession holds, each owner's consecutive slice
+hashes to its signed root, the slices cover every batch, and (with --owner) the signers are exactly the
+keys the verifier named. A signature says nothing unless the verifier chose the keys (as for --publisher).
+"""
+from __future__ import annotations
+
+from .errors import Rejected
+from . import protocol as P
+
+
+def statement_bytes(statement: dict) -> bytes:
+    """The one serialisation an owner signs (canonical JSON, as package.json)."""
+    from .package import canonical_json
+
+    return canonical_json(statement)
+
+
+def check_owner_shape(doc, where: str, check: str) -> None:
+    """Types and ranges of one owner document (hostile input); raises Rejected(check)."""
+    from .claims import is_felt
+    from .signature import PUBKEY_HEX, SCHEME, SIG_HEX
+
+    def need(ok: bool, what: str) -> None:
+        if not ok:
+            raise Rejected(check, f"{where}: {what}")
+
+    need(isinstance(doc, dict) and set(doc) == set(P.OWNER_DOC), f"must be an object with exactly {', '.join(P.OWNER_DOC)}")
+    s = doc["statement"]
+    need(isinstance(s, dict) and set(s) == set(P.OWNER_STATEMENT),
+         f"statement must have exactly {', '.join(P.OWNER_STATEMENT)}")
+    need(s["format"] == P.OWNER_FORMAT, f"statement format must be {P.OWNER_FORMAT}")
+    need(isinstance(s["name"], str) and 1 <= len(s["name"]) <= P.MAX_OWNER_NAME and s["name"].isprintable(),
+         f"statement name must be 1..{P.MAX_OWNER_NAME} printable characters")
+    need(is_felt(s["root"]), "statement root must be a field element")
+    for k in ("num_batches", "batch_size", "features", "label_width", "scale"):
+        need(isinstance(s[k], int) and not isinstance(s[k], bool) and s[k] >= 1, f"statement {k} must be a positive integer")
+    need(s["num_batches"] <= P.MAX_STEPS and s["scale"] <= 16, "statement num_batches or scale out of range")
+    need(isinstance(doc["public_key"], str) and bool(PUBKEY_HEX.match(doc["public_key"])), "public_key must be 96 hex digits")
+    for k in ("proof_of_possession", "signature"):
+        need(isinstance(doc[k], str) and bool(SIG_HEX.match(doc[k])), f"{k} must be 192 hex digits")
+    need(doc["scheme"] == SCHEME, f"scheme must be {SCHEME!r}")
+
+
+def check_signed(doc: dict, where: str, check: str) -> bytes:
+    """The owner's proof of possession and its signature on the statement hold; returns its public key."""
+    from py_ecc.bls import G2ProofOfPossession as bls
+
+    from .signature import check_possession, signing_message
+
+    pk = bytes.fromhex(doc["public_key"])
+    if not bls.KeyValidate(pk):
+        raise Rejected(check, f"{where}: public key is not a point of the G1 subgroup")
+    check_possession([pk], [bytes.fromhex(doc["proof_of_possession"])], check)
+    message = signing_message(statement_bytes(doc["statement"]), P.OWNER_DOMAIN)
+    if not bls.Verify(pk, message, bytes.fromhex(doc["signature"])):
+        raise Rejected(check, f"{where}: the signature does not verify on the statement for key {pk.hex()[:16]}…")
+    return pk
+
+
+def slices(owners: list[dict], batches: list[str]) -> list[list[str]]:
+    """Each owner's consecutive slice of the batch commitments (the counts must cover them exactly)."""
+    counts = [o["statement"]["num_batches"] for o in owners]
+    if sum(counts) != len(batches):
+        raise Rejected("owners", f"the owners signed for {sum(counts)} batches ({' + '.join(map(str, counts))}), "
+                                 f"the dataset commits to {len(batches)}: a batch of no owner, or an owner's batch dropped")
+    out, at = [], 0
+    for n in counts:
+        out.append(batches[at : at + n])
+        at += n
+    return out
+
+
+def owner_label(doc: dict) -> str:
+    from .signature import short
+
+    s = doc["statement"]
+    return f"{s['name']} ({short(bytes.fromhex(doc['public_key']))}, {s['num_batches']} batch(es))"
+
+
+def check_owners(m: dict, batches: list[str], named: list[bytes] | None) -> tuple[str | None, str | None]:
+    """The owners' statements bind the run's batch commitments; returns (passed line, warning line).
+
+    `named`: the keys the verifier trusts (--owner); None or empty: the signatures are checked, but
+    who signed is only reported as a warning, never as a passed claim."""
+    import ezkl
+
+    owners = m["dataset"].get("owners")
+    if owners is None:
+        if named:
+            raise Rejected("owners", "--owner was given, but the bundle names no data owners (dataset.owners)")
+        return None, None
+    run, layout = m["run"], m["run"]["layout"]
+    keys = []
+    for i, doc in enumerate(owners):
+        where = f"owner {i} ({doc['statement']['name']!r})"
+        keys.append(check_signed(doc, where, "owners"))
+        s = doc["statement"]
+        ours = {"batch_size": run["batch_size"], "features": layout["features"], "label_width": layout["label_width"],
+                "scale": run["scale"]}
+        for k in P.OWNER_LAYOUT:
+            if s[k] != ours[k]:
+                raise Rejected("owners", f"{where} signed batches with {k} {s[k]}, the run's is {ours[k]}")
+    if len(set(keys)) != len(keys):
+        raise Rejected("owners", "one key signs for two owners: each owner's key must be its own")
+    for i, (doc, part) in enumerate(zip(owners, slices(owners, batches))):
+        if ezkl.poseidon_hash(part)[0] != doc["statement"]["root"]:
+            raise Rejected("owners", f"owner {i} ({doc['statement']['name']!r}): batches "
+                                     f"{sum(o['statement']['num_batches'] for o in owners[:i])}.. do not hash to the "
+                                     "root it signed: another owner's data, or its own swapped, dropped or repeated")
+    who = "; ".join(owner_label(doc) for doc in owners)
+    if not named:
+        return None, (f"the dataset is signed by {len(owners)} data owner key(s) ({who}), none named with --owner: "
+                      "the signatures hold, but who the owners are is not checked")
+    for doc, pk in zip(owners, keys):
+        if pk not in named:
+            raise Rejected("owners", f"owner {owner_label(doc)} is not an owner you named with --owner")
+    for pk in named:
+        if pk not in keys:
+            raise Rejected("owners", f"owner {pk.hex()[:16]}… you named signed no statement in this run "
+                                     "(its data is not the run's, or was left out)")
+    return (f"every batch is a named owner's, in owner order: {who}; each slice hashes to the root its owner "
+            "signed"), None
