@@ -567,7 +567,7 @@ def publish(
     run: Path = typer.Argument(..., help="A proved run directory (or its public/ bundle)."),
     out_dir: Path = typer.Option(..., "--out", help="The package directory to create."),
     sign: Optional[list[Path]] = typer.Option(None, "--sign", help="Secret key file (zkpot keys new) to sign with; repeat for co-signers: one aggregate signature."),
-    evm: bool = typer.Option(False, "--evm", help="Also render the Solidity verifier (for EVM-transcript proofs of this circuit)."),
+    evm: bool = typer.Option(False, "--evm", help="Also render the Solidity verifier: of the run proof for a folded run (one level), else of EVM-transcript proofs of the step circuit."),
 ):
     """Write a verification-key package: circuit, vk, SRS identity, base commitment; signed if --sign."""
     from prover.publish import publish as do_publish
