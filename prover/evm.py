@@ -114,7 +114,12 @@ def render(vk: Path, settings: Path, srs: Path, out: Path, say=print) -> dict:
 
 def check_one_level(m: dict) -> None:
     """The EVM verifier pairs the run proof's own accumulator only: refuse trees that pass others through."""
-    levels = len(m["fold"]["levels"])
+    try:
+        levels = len(m["fold"]["levels"])
+        top = m["fold"]["levels"][-1][0]
+        top["proof"], top["vk"], top["children"], int(top["logrows"])
+    except (KeyError, IndexError, TypeError, ValueError):
+        raise ArtifactError("publish --evm: the manifest's fold tree is malformed") from None
     if levels > 1:
         raise ArtifactError(f"publish --evm: this run proof folds {levels} levels and the EVM verifier would not check "
                             "the inner accumulators it passes through; fold in one level (--fan-in >= the chunk count)")
