@@ -83,6 +83,25 @@ def compile_contract(sol: Path, contract: str, out: Path) -> tuple[str, int]:
     return f"{name} {version[-1] if version else '?'}", len(made["evm"]["deployedBytecode"]["object"]) // 2
 
 
+def _compile(sol: Path, out: Path) -> tuple[str, Path, Path]:
+    """The step verifier, compiled file to file (solcjs's standard JSON gave no output for it, measured);
+    returns (compiler and version, abi file, bytecode file)."""
+    name, cmd = find_solc()
+    version = subprocess.run([*cmd, "--version"], capture_output=True, text=True, timeout=60).stdout.strip().splitlines()
+    with tempfile.TemporaryDirectory() as tmp:
+        r = subprocess.run([*cmd, "--optimize", "--abi", "--bin", "-o", tmp, sol.name], cwd=sol.parent,
+                           capture_output=True, text=True, timeout=600)
+        abi, binary = sorted(Path(tmp).glob("*.abi")), sorted(Path(tmp).glob("*.bin"))
+        if r.returncode != 0 or len(abi) != 1 or len(binary) != 1:
+            raise ArtifactError(f"{name} could not compile {sol.name}: {(r.stderr.strip().splitlines() or ['no output'])[-1]}")
+        with atomic_path(out / "Verifier.abi.json") as t:
+            t.write_text(json.dumps(json.loads(abi[0].read_text()), indent=1) + "\n")
+        with atomic_path(out / "Verifier.bin") as t:
+            t.write_text(binary[0].read_text().strip() + "\n")
+    return f"{name} {version[-1] if version else '?'}", out / "Verifier.abi.json", out / "Verifier.bin"
+
+
+
 def _render(fn: str, args: list, sol: Path) -> str:
     """Run ezkl's `fn(*args)` in a child; the Solidity source must exist afterwards. Returns the child's status."""
     r = subprocess.run([sys.executable, "-c", CHILD, fn, json.dumps(args, default=str)], capture_output=True, text=True,
@@ -103,7 +122,7 @@ def render(vk: Path, settings: Path, srs: Path, out: Path, say=print) -> dict:
         entry.update(abi="evm/Verifier.abi.json", compiled_with="ezkl's solc (svm)")
     elif find_solc():
         abi.unlink(missing_ok=True)
-        entry["compiled_with"], entry["deployed_bytes"] = compile_contract(sol, "Halo2Verifier", out)
+        entry["compiled_with"], _, _ = _compile(sol, out)
         entry.update(abi="evm/Verifier.abi.json", bytecode="evm/Verifier.bin")
     else:
         abi.unlink(missing_ok=True)

@@ -320,7 +320,6 @@ def test_evm_verifier_accepts_a_single_proof_and_not_the_bundles(run_lr, tmp_pat
     assert ezkl.prove(str(run_lr.witness(0)), str(run_lr.compiled), str(run_lr.pk), str(single), "single", str(run_lr.srs))
     chain = Chain()
     addr, size = chain.deploy(tmp_path / "p" / "evm" / "Verifier.bin")
-    assert size == meta["evm"]["deployed_bytes"]
     good = bytes(ezkl.encode_evm_calldata(str(single), str(tmp_path / "cd.bin")))
     ok, gas, _ = chain.call(addr, good)
     print(f"\nEVM: step-circuit verifier {size:,} bytes deployed, a single proof verified with {gas:,} gas")
