@@ -184,7 +184,7 @@ def _say(msg: str) -> None:
 
 # The circuit's claims: options shared by `train` and `circuit` (a run and its pre-registration must agree).
 MODEL = typer.Option("logreg", help="logreg, mlp, or your own module as path/to/file.py:ClassName (`circuit`: built-in only).")
-HIDDEN = typer.Option("8", help="MLP hidden widths, comma separated.")
+HIDDEN = typer.Option(None, help="--model mlp: hidden layer widths, comma separated (default 8).")
 LOSS = typer.Option("bce", help="bce (binary labels), ce (class labels, softmax), mse (real targets).", case_sensitive=False)
 LR = typer.Option(0.5, help="SGD learning rate (a constant of the circuit).")
 MOMENTUM = typer.Option(0.0, help="SGD momentum (adds a velocity buffer to the committed state).")
@@ -223,6 +223,9 @@ def _claims_config(model, hidden, loss, lr, momentum, weight_decay, batch_size, 
         steps = int(steps_per_proof)
     else:
         raise ValueError(f"--steps-per-proof must be a positive integer or auto, got {steps_per_proof!r}")
+    if hidden is not None and model != "mlp":
+        raise ValueError(f"--hidden sets the widths of --model mlp; model {model!r} has none to set")
+    hidden = "8" if hidden is None else hidden
     try:
         widths = [int(h) for h in hidden.split(",") if h.strip()]
     except ValueError:
@@ -242,7 +245,7 @@ def train(
     data: Optional[Path] = typer.Option(None, help="Training data: .csv (header, label column) or .npz (arrays X, y). Default: built-in breast-cancer data."),
     label: Optional[str] = typer.Option(None, help="CSV label column name (default: the last column)."),
     model: str = MODEL,
-    hidden: str = HIDDEN,
+    hidden: Optional[str] = HIDDEN,
     loss: Loss = LOSS,
     lr: float = LR,
     momentum: float = MOMENTUM,
@@ -311,7 +314,7 @@ def circuit(
     features: int = typer.Option(..., help="Feature columns of the data the run will use."),
     outputs: int = typer.Option(1, help="Model outputs (label width): 1 for bce, classes for ce, targets for mse."),
     model: str = MODEL,
-    hidden: str = HIDDEN,
+    hidden: Optional[str] = HIDDEN,
     loss: Loss = LOSS,
     lr: float = LR,
     momentum: float = MOMENTUM,
@@ -650,7 +653,7 @@ def publish(
     run: Path = typer.Argument(..., help="A proved run directory (or its public/ bundle)."),
     out_dir: Path = typer.Option(..., "--out", help="The package directory to create."),
     sign: Optional[list[Path]] = typer.Option(None, "--sign", help="Secret key file (zkpot keys new) to sign with; repeat for co-signers: one aggregate signature."),
-    evm: bool = typer.Option(False, "--evm", help="Also render the Solidity verifier (for EVM-transcript proofs of this circuit)."),
+    evm: bool = typer.Option(False, "--evm", help="Also render the Solidity verifier: of the run proof for a folded run (one level), else of EVM-transcript proofs of the step circuit."),
 ):
     """Write a verification-key package: circuit, vk, SRS identity, base commitment; signed if --sign."""
     from prover.publish import publish as do_publish

@@ -118,6 +118,16 @@ def gen_witness(data: Path, compiled: Path, witness: Path) -> dict:
     return w
 
 
+def lookup_overflow(witness: dict, settings: dict) -> str | None:
+    """Why the witness is unprovable, if a lookup input left the settings' table (ezkl's witness
+    generation does not check; its proof would fail much later), else None."""
+    lo, hi = settings["run_args"]["lookup_range"]
+    seen_lo, seen_hi = witness["min_lookup_inputs"], witness["max_lookup_inputs"]
+    if seen_lo < lo or seen_hi > hi:
+        return f"a lookup input reached [{seen_lo}, {seen_hi}], outside the range [{lo}, {hi}] the declared bounds give"
+    return None
+
+
 def prove(witness: Path, compiled: Path, pk: Path, proof: Path, srs: Path) -> None:
     """A proof with the Poseidon transcript, so that ezkl's aggregation can fold it later."""
     with atomic_path(proof) as tmp:

@@ -1,13 +1,20 @@
-"""The step circuit's Solidity verifier, rendered by ezkl, compiled only if a solc is at hand.
+"""Solidity verifiers rendered by ezkl, compiled only if a solc is at hand.
 
-What it verifies, honestly: ezkl's EVM verifier checks proofs made with the EVM (Keccak)
-transcript, ezkl's "single" proofs. The bundle's step proofs use the Poseidon transcript
-("for-aggr") so that they can be folded, and this contract does not accept them. It applies to a
-"single" proof of the same circuit made with the same proving key (`ezkl.prove(..., "single")`),
-or, once folding lands, the aggregate circuit gets its own verifier (create_evm_verifier_aggr).
+Two cases, by what the bundle's proofs are:
 
-ezkl 22.3.0's create_evm_verifier writes the Solidity source first, then compiles it with a solc
-that it downloads (svm); offline the download fails after the source is written. It runs in a
+* an unfolded bundle: the step circuit's verifier (create_evm_verifier). It checks proofs made
+  with the EVM (Keccak) transcript, ezkl's "single" proofs; the bundle's step proofs use the
+  Poseidon transcript ("for-aggr", so that they can be folded) and it does NOT accept them.
+* a folded bundle: the run proof's verifier (create_evm_verifier_aggr; the top aggregate is
+  made with the EVM transcript). It checks the run proof and folds the KZG accumulator the proof
+  carries (instances 0..15, the inner proofs' deferred pairing) into its own final pairing, so a
+  fold of an invalid chunk proof is rejected on chain (tests/test_evm.py). Beside it ZkpotRun.sol
+  checks the proof's public hashes against the run's claims, as the off-chain verifier does.
+  Only one-level folds: a deeper tree passes its inner accumulators through as plain instances,
+  which this verifier never pairs, so it is refused.
+
+ezkl 22.3.0's create_evm_verifier* write the Solidity source first, then compile it with a solc
+that they download (svm); offline the download fails after the source is written. They run in a
 child process because ezkl's async runtime can abort the interpreter at exit after this call.
 """
 from __future__ import annotations
@@ -19,12 +26,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from circuits.artifacts import ArtifactError, atomic_path
+from circuits.artifacts import ArtifactError, atomic_path, read_json
 
 CHILD = """
-import asyncio, sys, ezkl
+import asyncio, json, sys, ezkl
 async def main():
-    return await ezkl.create_evm_verifier(*sys.argv[1:6])
+    return await getattr(ezkl, sys.argv[1])(*json.loads(sys.argv[2]))
 try:
     ok = asyncio.run(main())
     print("ZKPOT-EVM ok" if ok else "ZKPOT-EVM failed", flush=True)
@@ -34,6 +41,12 @@ except Exception as e:
 
 VERIFIES = ("proofs of this circuit made with the EVM transcript (ezkl 'single' proofs); the bundle's step "
             "proofs use the Poseidon transcript ('for-aggr', for folding) and are NOT accepted by this contract")
+RUN_VERIFIES = ("the run proof (the fold's top aggregate, EVM transcript): the proof and the KZG accumulator "
+                "it carries (instances 0..15, paired on chain); ZkpotRun also checks its public hashes against "
+                "the run's base, chain, final and schedule (constructor arguments)")
+INSTANCES = "16 accumulator limbs, then per chunk proof: H(state_in), H(batch_1..S), H(salt_out), H(state_out)"
+WRAPPER = Path(__file__).with_name("ZkpotRun.sol")
+CODE_LIMIT = 24_576  # bytes of deployed code per contract on Ethereum mainnet (EIP-170)
 
 
 def find_solc() -> tuple[str, list[str]] | None:
@@ -45,8 +58,34 @@ def find_solc() -> tuple[str, list[str]] | None:
     return None
 
 
+def compile_contract(sol: Path, contract: str, out: Path) -> tuple[str, int]:
+    """Compile `contract` of `sol` into out/<stem>.abi.json and out/<stem>.bin (creation code);
+    returns the compiler and version, and the size of the code it deploys (EIP-170 caps it at 24,576 bytes).
+    Standard JSON, which solc and solcjs read alike and which alone gives solcjs's deployed code."""
+    name, cmd = find_solc()
+    version = subprocess.run([*cmd, "--version"], capture_output=True, text=True, timeout=60).stdout.strip().splitlines()
+    request = {"language": "Solidity", "sources": {sol.name: {"content": sol.read_text()}},
+               "settings": {"optimizer": {"enabled": True, "runs": 200}, "outputSelection": {
+                   sol.name: {contract: ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}}}}
+    r = subprocess.run([*cmd, "--standard-json"], input=json.dumps(request), capture_output=True, text=True, timeout=900)
+    try:
+        answer = json.loads(r.stdout[r.stdout.index("{"):])
+    except ValueError:
+        answer = {"errors": [{"severity": "error", "message": (r.stderr.strip().splitlines() or ["no output"])[-1]}]}
+    errors = [e.get("message", "?") for e in answer.get("errors", []) if e.get("severity") == "error"]
+    made = answer.get("contracts", {}).get(sol.name, {}).get(contract)
+    if errors or not made:
+        raise ArtifactError(f"{name} could not compile {sol.name}: {(errors or [contract + ' not in the output'])[0].splitlines()[0]}")
+    with atomic_path(out / f"{sol.stem}.abi.json") as t:
+        t.write_text(json.dumps(made["abi"], indent=1) + "\n")
+    with atomic_path(out / f"{sol.stem}.bin") as t:
+        t.write_text(made["evm"]["bytecode"]["object"] + "\n")
+    return f"{name} {version[-1] if version else '?'}", len(made["evm"]["deployedBytecode"]["object"]) // 2
+
+
 def _compile(sol: Path, out: Path) -> tuple[str, Path, Path]:
-    """Compile with the solc found; returns (compiler and version, abi file, bytecode file)."""
+    """The step verifier, compiled file to file (solcjs's standard JSON gave no output for it, measured);
+    returns (compiler and version, abi file, bytecode file)."""
     name, cmd = find_solc()
     version = subprocess.run([*cmd, "--version"], capture_output=True, text=True, timeout=60).stdout.strip().splitlines()
     with tempfile.TemporaryDirectory() as tmp:
@@ -62,15 +101,22 @@ def _compile(sol: Path, out: Path) -> tuple[str, Path, Path]:
     return f"{name} {version[-1] if version else '?'}", out / "Verifier.abi.json", out / "Verifier.bin"
 
 
+
+def _render(fn: str, args: list, sol: Path) -> str:
+    """Run ezkl's `fn(*args)` in a child; the Solidity source must exist afterwards. Returns the child's status."""
+    r = subprocess.run([sys.executable, "-c", CHILD, fn, json.dumps(args, default=str)], capture_output=True, text=True,
+                       timeout=900)
+    status = next((ln for ln in r.stdout.splitlines() if ln.startswith("ZKPOT-EVM")), "ZKPOT-EVM error child crashed")
+    if not sol.is_file() or sol.stat().st_size == 0:
+        raise ArtifactError(f"ezkl could not render the Solidity verifier: {status.removeprefix('ZKPOT-EVM ')}")
+    return status
+
+
 def render(vk: Path, settings: Path, srs: Path, out: Path, say=print) -> dict:
     """Write out/Verifier.sol (and ABI and bytecode when a solc is available); returns the package's "evm" entry."""
     out.mkdir(parents=True, exist_ok=True)
     sol, abi = out / "Verifier.sol", out / "Verifier.abi.json"
-    r = subprocess.run([sys.executable, "-c", CHILD, str(vk), str(settings), str(sol), str(abi), str(srs)],
-                       capture_output=True, text=True, timeout=900)
-    status = next((ln for ln in r.stdout.splitlines() if ln.startswith("ZKPOT-EVM")), "ZKPOT-EVM error child crashed")
-    if not sol.is_file() or sol.stat().st_size == 0:
-        raise ArtifactError(f"ezkl could not render the Solidity verifier: {status.removeprefix('ZKPOT-EVM ')}")
+    status = _render("create_evm_verifier", [vk, settings, sol, abi, srs], sol)
     entry = {"solidity": "evm/Verifier.sol", "verifies": VERIFIES, "compiled_with": None}
     if status == "ZKPOT-EVM ok" and abi.is_file():
         entry.update(abi="evm/Verifier.abi.json", compiled_with="ezkl's solc (svm)")
@@ -82,4 +128,64 @@ def render(vk: Path, settings: Path, srs: Path, out: Path, say=print) -> dict:
         abi.unlink(missing_ok=True)
         say("no solc available (ezkl cannot download one offline, none on PATH): evm/Verifier.sol is rendered "
             "but not compiled; compile it with solc 0.8.x (e.g. `npm install solc` gives solcjs)")
+    return entry
+
+
+def check_one_level(m: dict) -> None:
+    """The EVM verifier pairs the run proof's own accumulator only: refuse trees that pass others through."""
+    try:
+        levels = len(m["fold"]["levels"])
+        top = m["fold"]["levels"][-1][0]
+        top["proof"], top["vk"], top["children"], int(top["logrows"])
+    except (KeyError, IndexError, TypeError, ValueError):
+        raise ArtifactError("publish --evm: the manifest's fold tree is malformed") from None
+    if levels > 1:
+        raise ArtifactError(f"publish --evm: this run proof folds {levels} levels and the EVM verifier would not check "
+                            "the inner accumulators it passes through; fold in one level (--fan-in >= the chunk count)")
+
+
+def run_claims(m: dict, batch_commitments: list[str]) -> dict:
+    """ZkpotRun's constructor arguments (uint256 as 0x hex): the claims the run proof's hashes must match."""
+    from verifier.decider import felt_to_int
+    from verifier.verify import expected_chunks
+
+    word = lambda felt: hex(felt_to_int(felt))
+    steps = [b for chunk in expected_chunks(m, len(batch_commitments)) for _, b in chunk]
+    return {"base": word(m["base"]["commitment"]), "final": word(m["final"]["commitment"]),
+            "steps_per_proof": int(m["run"]["steps_per_proof"]), "batches": [word(batch_commitments[b]) for b in steps]}
+
+
+def render_run(public: Path, m: dict, out: Path, say=print) -> dict:
+    """Write the run proof's verifier and ZkpotRun (sources, and ABI and bytecode when a solc is available)
+    into `out`; returns the package's "evm" entry. `public` is a checked, folded bundle."""
+    from verifier.bundle import path_in
+
+    check_one_level(m)
+    out.mkdir(parents=True, exist_ok=True)
+    top = m["fold"]["levels"][-1][0]
+    sol, abi = out / "Verifier.sol", out / "Verifier.abi.json"
+    settings = [path_in(public, m["circuit"]["settings"])] * len(top["children"])
+    _render("create_evm_verifier_aggr", [settings, path_in(public, top["vk"]), sol, abi, int(top["logrows"]),
+                                         path_in(public, m["srs"]["file"]), False], sol)
+    abi.unlink(missing_ok=True)  # (written only by ezkl's own compile, which runs solc 0.8.20)
+    shutil.copyfile(WRAPPER, out / WRAPPER.name)
+    dataset = read_json(path_in(public, m["dataset"]["file"]))
+    entry = {"solidity": "evm/Verifier.sol", "verifies": RUN_VERIFIES, "run_proof": top["proof"], "instances": INSTANCES,
+             "wrapper": {"solidity": f"evm/{WRAPPER.name}", "contract": WRAPPER.stem,
+                         "constructor": {"verifier": "the Verifier's address",
+                                         **run_claims(m, dataset["batch_commitments"])}},
+             "compiled_with": None}
+    if find_solc():
+        entry["compiled_with"], size = compile_contract(sol, "Halo2Verifier", out)
+        _, wrapper_size = compile_contract(out / WRAPPER.name, WRAPPER.stem, out)
+        entry.update(abi="evm/Verifier.abi.json", bytecode="evm/Verifier.bin", deployed_bytes=size,
+                     deployable=size <= CODE_LIMIT)
+        entry["wrapper"].update(abi=f"evm/{WRAPPER.stem}.abi.json", bytecode=f"evm/{WRAPPER.stem}.bin",
+                                deployed_bytes=wrapper_size)
+        if size > CODE_LIMIT:
+            say(f"evm/Verifier.bin deploys {size:,} bytes of code, over the {CODE_LIMIT:,}-byte limit of Ethereum "
+                "mainnet (EIP-170): it deploys only on a chain without that limit")
+    else:
+        say("no solc available (ezkl cannot download one offline, none on PATH): evm/*.sol are rendered but not "
+            "compiled; compile them with solc 0.8.x (e.g. `npm install solc` gives solcjs)")
     return entry

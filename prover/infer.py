@@ -113,10 +113,8 @@ def prove_inference(run: RunDir, inputs: np.ndarray, out: Path, hidden: bool = F
         pipeline.write_input(tmp / "input.json", state, to_felts(values, scale) + salt)
         progress(f"ezkl: witness and proof (logrows {read_json(settings)['run_args']['logrows']})")
         w = pipeline.gen_witness(tmp / "input.json", compiled, tmp / "witness.json")
-        lo, hi = read_json(settings)["run_args"]["lookup_range"]
-        if w["min_lookup_inputs"] < lo or w["max_lookup_inputs"] > hi:
-            raise ArtifactError(f"a lookup input reached [{w['min_lookup_inputs']}, {w['max_lookup_inputs']}], outside "
-                                f"the range [{lo}, {hi}] the declared bounds give")
+        if why := pipeline.lookup_overflow(w, read_json(settings)):
+            raise ArtifactError(why)
         pipeline.prove(tmp / "witness.json", compiled, keys / "pk.key", tmp / "public" / P.INFERENCE_PROOF, run.srs)
         out_scale = read_json(settings)["model_output_scales"][0]
         prediction = np.array([ezkl.felt_to_float(f, out_scale) for f in w["outputs"][0]]).reshape(rows, -1)

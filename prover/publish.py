@@ -69,6 +69,8 @@ def publish(source: Path, out: Path, keys: list[Path] = (), evm: bool = False, s
         raise ArtifactError(f"{out} exists: publish writes a new package directory")
     for key in keys:
         signing.load_secret(key)                      # fail before any work on a bad key file
+    if evm and "fold" in m:
+        evm_mod.check_one_level(m)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -76,7 +78,10 @@ def publish(source: Path, out: Path, keys: list[Path] = (), evm: bool = False, s
         for name in [*meta["circuit"].values(), *meta.get("aggregation", {}).get("vks", {})]:
             (tmp / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path_in(public, name), tmp / name)
-        if evm:
+        if evm and "fold" in m:
+            say("rendering the run proof's Solidity verifier with ezkl")
+            meta["evm"] = evm_mod.render_run(public, m, tmp / "evm", say)
+        elif evm:
             say("rendering the Solidity verifier with ezkl")
             meta["evm"] = evm_mod.render(tmp / meta["circuit"]["vk"], tmp / meta["circuit"]["settings"],
                                          path_in(public, m["srs"]["file"]), tmp / "evm", say)

@@ -292,14 +292,9 @@ def base_state_felts(run: RunDir, cfg: RunConfig, layout: Layout, master: bytes)
 
 
 def _check_lookups(t: int, steps: range, witness: dict, settings: dict, cfg: RunConfig) -> None:
-    lo, hi = settings["run_args"]["lookup_range"]
-    seen_lo, seen_hi = witness["min_lookup_inputs"], witness["max_lookup_inputs"]
-    if seen_lo < lo or seen_hi > hi:
-        raise TrainError(
-            f"chunk {t} (steps {steps.start}-{steps.stop - 1}): a lookup input reached [{seen_lo}, {seen_hi}], outside "
-            f"the range [{lo}, {hi}] the declared bounds (--feature-bound {cfg.feature_bound}, --weight-bound "
-            f"{cfg.weight_bound}) give: declare larger bounds or lower the learning rate"
-        )
+    if why := pipeline.lookup_overflow(witness, settings):
+        raise TrainError(f"chunk {t} (steps {steps.start}-{steps.stop - 1}): {why} (--feature-bound {cfg.feature_bound}, "
+                         f"--weight-bound {cfg.weight_bound}): declare larger bounds or lower the learning rate")
 
 
 def fixed_point_run(run: RunDir, on_step=lambda t, n: None) -> dict:

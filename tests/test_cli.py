@@ -85,7 +85,8 @@ def test_verify_json_when_verification_cannot_start(run_a, tmp_path, args, verdi
 @pytest.mark.parametrize("args, message", [
     (["train", "RUN", "--loss", "hinge"], "'hinge' is not one of 'bce', 'ce', 'mse'"),
     (["prove", "RUN", "--executor", "slurm"], "'slurm' is not one of 'local', 'ray'"),
-    (["train", "RUN", "--hidden", "8,x"], "--hidden takes layer widths"),
+    (["train", "RUN", "--model", "mlp", "--hidden", "8,x"], "--hidden takes layer widths"),
+    (["train", "RUN", "--hidden", "4"], "--hidden sets the widths of --model mlp"),  # logreg has none: never ignored
     (["verify"], "Missing argument"),
     (["verfy", "RUN"], "No such command 'verfy'"),
     (["train", "RUN", "--epoch", "2"], "No such option"),

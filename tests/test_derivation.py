@@ -60,3 +60,16 @@ def test_every_decomposition_covers_a_salt_word():
     for base, legs in P.DECOMPOSITIONS:
         assert base ** legs >= 2 ** 26 > 2 ** P.SALT_BITS
     assert [b for b, _ in P.DECOMPOSITIONS] == sorted((b for b, _ in P.DECOMPOSITIONS), reverse=True)
+
+
+@pytest.mark.parametrize("seen, fits", [
+    ((-100, 0), True), ((-100, 50), True),            # inside, and both edges of the table
+    ((-101, 0), False), ((-100, 51), False), ((-5000, 5000), False),
+])
+def test_a_lookup_input_outside_the_table_is_named(seen, fits):
+    """train and infer refuse such a witness before proving (ezkl's witness generation does not)."""
+    why = pipeline.lookup_overflow({"min_lookup_inputs": seen[0], "max_lookup_inputs": seen[1]},
+                                   {"run_args": {"lookup_range": [-100, 50]}})
+    assert (why is None) == fits
+    if not fits:
+        assert f"[{seen[0]}, {seen[1]}]" in why and "[-100, 50]" in why

@@ -491,3 +491,100 @@ def test_ray_folds_as_proofs_arrive(folded, tmp_path, monkeypatch):
     assert run_proof(rd)[16:] == run_proof(folded)[16:]  # after the 16 accumulator limbs: the chunk's hashes
     report, failed = checks(rd.public)
     assert report.ok, failed
+
+
+# ---- the run proof on an EVM (pyrevm), compiled with solcjs (installed by .ci/run) ----
+
+@pytest.fixture(scope="session")
+def on_chain(folded, tmp_path_factory):
+    """`publish --evm` of the folded run, its run-proof verifier and ZkpotRun deployed in one EVM."""
+    import time
+
+    from prover.publish import publish
+    from tests.chain import Chain, abi_args, require_solc
+
+    require_solc()
+    start = time.perf_counter()
+    pkg = tmp_path_factory.mktemp("evm") / "pkg"
+    meta = publish(folded.root, pkg, evm=True, say=lambda *_: None)
+    seconds = time.perf_counter() - start
+    evm = meta["evm"]
+    chain = Chain()
+    verifier, verifier_size = chain.deploy(pkg / evm["bytecode"])
+    claims = evm["wrapper"]["constructor"]
+    words = lambda verifier, c: abi_args(int(verifier, 16), int(c["base"], 16), int(c["final"], 16),
+                                         c["steps_per_proof"], array=[int(b, 16) for b in c["batches"]])
+    run, run_size = chain.deploy(pkg / evm["wrapper"]["bytecode"], words(verifier, claims))
+    print(f"\nEVM: publish --evm (render + solcjs) {seconds:.0f} s; deployed code: verifier {verifier_size:,} bytes, "
+          f"ZkpotRun {run_size:,} bytes (limit 24,576)")
+    deploy_run = lambda edit: chain.deploy(pkg / evm["wrapper"]["bytecode"], words(verifier, {**claims, **edit(claims)}))[0]
+    return dict(chain=chain, verifier=verifier, run=run, meta=meta, sizes=(verifier_size, run_size), deploy_run=deploy_run)
+
+
+def calldata(proof, tmp_path) -> bytes:
+    return bytes(ezkl.encode_evm_calldata(str(proof), str(tmp_path / "calldata.bin")))
+
+
+def test_evm_verifier_accepts_the_run_proof(on_chain, folded, tmp_path):
+    """The run proof's calldata, as ezkl encodes it, verifies on the verifier and on ZkpotRun; both fit
+    mainnet's code-size limit. Gas is the transaction's (21,000 base and calldata included)."""
+    from tests.chain import CODE_LIMIT
+
+    chain, good = on_chain["chain"], calldata(folded.public / "fold" / "level1_00000.json", tmp_path)
+    ok, gas, _ = chain.call(on_chain["verifier"], good)
+    ok_run, gas_run, _ = chain.call(on_chain["run"], good)  # same interface: the same calldata
+    print(f"\nEVM: run proof verified, gas {gas:,} (verifier), {gas_run:,} (ZkpotRun: verifier and claims); "
+          f"calldata {len(good):,} bytes")
+    assert ok and ok_run
+    evm, (verifier_size, run_size) = on_chain["meta"]["evm"], on_chain["sizes"]
+    assert (evm["deployed_bytes"], evm["wrapper"]["deployed_bytes"]) == (verifier_size, run_size)  # solc's count = pyrevm's
+    assert verifier_size <= CODE_LIMIT and run_size <= CODE_LIMIT and evm["deployable"]
+
+
+@pytest.mark.parametrize("which,index,check", [("proof", 200, ""), ("instance", 3, ""), ("instance", 16, "base"),
+                                               ("instance", 22, "final")],
+                         ids=["proof byte", "accumulator limb", "base", "final"])
+def test_evm_rejects_a_tampered_run_proof(on_chain, folded, tmp_path, which, index, check):
+    """One byte of the proof, or of one instance (16 accumulator limbs, then H(state_in), 4 batches, H(salt_out),
+    H(state_out)): the verifier refuses, and ZkpotRun names the claim the instance breaks before it asks."""
+    from tests.chain import flip
+
+    bad = flip(calldata(folded.public / "fold" / "level1_00000.json", tmp_path), which, index)
+    assert not on_chain["chain"].call(on_chain["verifier"], bad)[0]
+    ok, _, said = on_chain["chain"].call(on_chain["run"], bad)
+    assert not ok and (said == check if check else "output: 0x }" in said), said  # (the verifier reverts with no data)
+
+
+def test_evm_rejects_the_fold_of_a_forged_chunk(on_chain, forged, tmp_path):
+    """ezkl.verify_aggr accepts this fold (test_folded_invalid_chunk_fails_at_the_pairing); the EVM verifier
+    pairs the run proof's accumulator with its own and refuses it. (The proof itself is well formed: only
+    the accumulator is wrong, so this is the pairing's doing.)"""
+    bad = calldata(forged / "fold" / "level1_00000.json", tmp_path)
+    ok, gas, _ = on_chain["chain"].call(on_chain["verifier"], bad)
+    print(f"\nEVM: the fold of a forged chunk proof is refused after {gas:,} gas")
+    assert not ok
+
+
+@pytest.mark.parametrize("edit,check", [
+    (lambda c: {"base": c["final"]}, "base"),
+    (lambda c: {"final": c["base"]}, "final"),
+    (lambda c: {"batches": c["batches"][1:] + c["batches"][:1]}, "schedule"),
+], ids=["base", "final", "schedule"])
+def test_evm_run_contract_checks_the_claims(on_chain, folded, tmp_path, edit, check):
+    """A ZkpotRun deployed with other claims refuses the valid run proof, naming the claim."""
+    claims = on_chain["meta"]["evm"]["wrapper"]["constructor"]
+    assert {**claims, **edit(claims)} != claims
+    other = on_chain["deploy_run"](edit)
+    good = calldata(folded.public / "fold" / "level1_00000.json", tmp_path)
+    assert on_chain["chain"].call(on_chain["verifier"], good)[0]
+    assert on_chain["chain"].call(other, good)[::2] == (False, check)
+
+
+def test_publish_evm_refuses_a_deeper_tree(folded_copy, tmp_path):
+    from tests.test_cli import zkpot
+
+    edit_manifest(folded_copy, lambda m: m["fold"]["levels"].append(m["fold"]["levels"][0]))
+    rehash(folded_copy)
+    r = zkpot("publish", folded_copy, "--out", tmp_path / "pkg", "--evm")
+    assert r.returncode == 2 and "folds 2 levels" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "pkg").exists()
