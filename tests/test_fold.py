@@ -35,19 +35,42 @@ def fold_or_skip(public, fan_in: int, keep_keys: bool = True):
         pytest.skip(str(e))
 
 
-def make_folded(root, **overrides) -> RunDir:
+RAY_ARGS = dict(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=600 * 2**20,
+                runtime_env={"env_vars": {"RUST_LOG": "error"}})
+
+
+def proved_run(root) -> RunDir:
     rd = RunDir(root)
-    tr.prepare(rd, RunConfig(**{**ONE_CHUNK, **overrides}), progress=lambda *_: None)
+    tr.prepare(rd, RunConfig(**ONE_CHUNK), progress=lambda *_: None)
     tr.fixed_point_run(rd)
     setup(rd, None, progress=lambda *_: None, fold_fan_in=1)
-    prove_all(rd)
-    fold_or_skip(rd.public, 1)
     return rd
 
 
 @pytest.fixture(scope="session")
-def folded(tmp_path_factory) -> RunDir:
-    return make_folded(tmp_path_factory.mktemp("folded"))
+def ray_folded(tmp_path_factory) -> tuple[RunDir, list]:
+    """The session's fold, made as `zkpot prove --executor ray --fold` makes it: the fold node runs as
+    a Ray task on a node offering `zkpot_fold` as soon as its chunk proof is back; `fold` then only
+    records the tree (it fails here if it aggregates). One aggregation serves every fold test."""
+    ray = pytest.importorskip("ray", reason="ray is not installed (pip install -e '.[ray]')")
+    from circuits import pipeline
+
+    rd, nodes = proved_run(tmp_path_factory.mktemp("folded")), []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RAY_memory_monitor_refresh_ms", "0")  # see tests/test_ray.py
+        ray.init(resources={"zkpot_fold": 1}, **RAY_ARGS)
+        try:
+            prove_all(rd, executor="ray", fold_fan_in=1, on_node=lambda d, i, s: nodes.append((d, i)))
+        finally:
+            ray.shutdown()
+        mp.setattr(pipeline, "aggregate", lambda *a, **k: pytest.fail("the node was already folded"))
+        fold_or_skip(rd.public, 1)
+    return rd, nodes
+
+
+@pytest.fixture(scope="session")
+def folded(ray_folded) -> RunDir:
+    return ray_folded[0]
 
 
 @pytest.fixture(scope="session")
@@ -454,13 +477,21 @@ def test_fold_nodes_are_ready_once_their_inputs_exist():
     assert ready(levels, have(everything - {(3, 0)})) == [(3, 0)] and ready(levels, have(everything)) == []
 
 
-def test_ray_folds_as_proofs_arrive(folded, tmp_path, monkeypatch):
-    """`zkpot prove --executor ray --fold`: the fold node runs as a Ray task on a node offering
-    `zkpot_fold` as soon as its chunk proof is back; `fold` then only records the tree (it would
-    fail here if it aggregated). The run proof carries the local fold's chunk instances and verifies.
-    A cluster without the resource is refused before any proving."""
-    ray = pytest.importorskip("ray", reason="ray is not installed (pip install -e '.[ray]')")
-    from circuits import pipeline
+def test_ray_folds_as_proofs_arrive(ray_folded):
+    """The session's fold (ray_folded) folded its one node on Ray, as the chunk proof arrived; its run
+    proof carries that chunk proof's hashes after the 16 accumulator limbs, and verifies."""
+    rd, nodes = ray_folded
+    assert nodes == [(1, 0)] and rd.proof(0).exists()
+    run_proof = json.loads((rd.public / "fold" / "level1_00000.json").read_text())["instances"][0]
+    assert run_proof[16:] == json.loads(rd.proof(0).read_text())["instances"][0]
+    report, failed = checks(rd.public)
+    assert report.ok, failed
+
+
+def test_ray_refuses_a_cluster_that_cannot_fold(folded, tmp_path, monkeypatch):
+    """A cluster without the `zkpot_fold` resource is refused before any proving."""
+    import ray
+
     from circuits.artifacts import ArtifactError
 
     rd = RunDir(tmp_path / "run")
@@ -468,29 +499,14 @@ def test_ray_folds_as_proofs_arrive(folded, tmp_path, monkeypatch):
     shutil.rmtree(rd.public / "proofs")
     shutil.rmtree(rd.public / "fold")
     rd.manifest.unlink()
-    monkeypatch.setenv("RAY_memory_monitor_refresh_ms", "0")  # see tests/test_ray.py
-    ray_args = dict(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=600 * 2**20,
-                    runtime_env={"env_vars": {"RUST_LOG": "error"}})
-    ray.init(**ray_args)
+    monkeypatch.setenv("RAY_memory_monitor_refresh_ms", "0")
+    ray.init(**RAY_ARGS)
     try:
         with pytest.raises(ArtifactError, match="no node of the Ray cluster offers the resource 'zkpot_fold'"):
             prove_all(rd, executor="ray", fold_fan_in=1)
         assert not rd.proof(0).exists()
     finally:
         ray.shutdown()
-    ray.init(resources={"zkpot_fold": 1}, **ray_args)
-    nodes = []
-    try:
-        prove_all(rd, executor="ray", fold_fan_in=1, on_node=lambda d, i, s: nodes.append((d, i)))
-    finally:
-        ray.shutdown()
-    assert nodes == [(1, 0)] and rd.proof(0).exists()
-    monkeypatch.setattr(pipeline, "aggregate", lambda *a, **k: pytest.fail("the node was already folded"))
-    fold(rd.public, 1)
-    run_proof = lambda rd: json.loads((rd.public / "fold" / "level1_00000.json").read_text())["instances"][0]
-    assert run_proof(rd)[16:] == run_proof(folded)[16:]  # after the 16 accumulator limbs: the chunk's hashes
-    report, failed = checks(rd.public)
-    assert report.ok, failed
 
 
 # ---- the run proof on an EVM (pyrevm), compiled with solcjs (installed by .ci/run) ----
