@@ -301,9 +301,10 @@ def _train_steps(rd):
     metric = report["metric"]
     t = Table(title="fixed point (the circuit's run) vs float torch, same schedule")
     t.add_column("steps"); t.add_column(f"base {metric}"); t.add_column(f"fixed-point {metric}")
-    t.add_column(f"float {metric}"); t.add_column("max |w_fixed - w_float|")
+    t.add_column(f"float {metric}"); t.add_column("max |w_fixed - w_float|"); t.add_column("loss: base -> fixed")
     t.add_row(str(report["steps"]), f"{report[f'base_{metric}']:.4f}", f"{report[f'fixed_point_{metric}']:.4f}",
-              f"{report[f'float_{metric}']:.4f}", f"{report['max_abs_weight_diff']:.5f}")
+              f"{report[f'float_{metric}']:.4f}", f"{report['max_abs_weight_diff']:.5f}",
+              f"{report['base_loss']:.4f} -> {report['fixed_point_loss']:.4f}")
     out.print(t)
 
 

@@ -24,7 +24,7 @@ from circuits import derive, pipeline
 from circuits.artifacts import atomic_path, read_json, write_json
 from models import backbone, data as datasets
 from models import zoo
-from models.losses import encode_labels
+from models.losses import LOSSES, encode_labels
 from models.step import Layout, Optimizer, SALT_WORDS, flatten, frozen_of, layout_of, make_step, select, unflatten
 from verifier.model_check import frozen_digest
 from verifier import protocol as P
@@ -124,6 +124,13 @@ def evaluate(module, layout: Layout, params: torch.Tensor, X: np.ndarray, Y: np.
     if loss == "ce":
         return float((out.argmax(-1) == y.argmax(-1)).float().mean())
     return float(((out - y) ** 2).mean())
+
+
+def mean_loss(module, layout: Layout, params: torch.Tensor, X: np.ndarray, Y: np.ndarray, loss: str) -> float:
+    """The run's own loss of flat parameters on the training rows: what its SGD descends."""
+    with torch.no_grad():
+        out = torch.func.functional_call(module, unflatten(layout, params), (torch.tensor(X),))
+        return float(LOSSES[loss](out, torch.tensor(Y)))
 
 
 def prepare(run: RunDir, cfg: RunConfig, progress=print, memory_gb: float | None = None) -> None:
@@ -374,6 +381,9 @@ def finish(run, cfg, layout, state, X, Y, parts, order) -> dict:
         f"float_{metric}": evaluate(module, layout, ref, X, Y, cfg.loss),
         f"base_{metric}": evaluate(module, layout, flatten(module, layout), X, Y, cfg.loss),
         "metric": metric,
+        "fixed_point_loss": mean_loss(module, layout, fixed, X, Y, cfg.loss),
+        "float_loss": mean_loss(module, layout, ref, X, Y, cfg.loss),
+        "base_loss": mean_loss(module, layout, flatten(module, layout), X, Y, cfg.loss),
     }
     write_json(run.report, report)
     return report

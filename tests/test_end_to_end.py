@@ -46,7 +46,9 @@ def test_fixed_point_run_is_the_circuit_run(run_a):
         assert prev["processed_outputs"]["poseidon_hash"] == [nxt["processed_inputs"]["poseidon_hash"][0]]
     report = json.loads(run_a.report.read_text())
     assert report["max_abs_weight_diff"] < 0.1
-    assert report["fixed_point_accuracy"] > report["base_accuracy"]
+    # training descended its loss; on 8 rows the base model may already classify every row, so accuracy may stay
+    assert report["fixed_point_loss"] < report["base_loss"]
+    assert report["fixed_point_accuracy"] >= report["base_accuracy"]
 
 
 def test_any_changed_file_is_caught_by_its_hash(bundle):

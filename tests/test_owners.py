@@ -1,4 +1,4 @@
-"""Several data owners, one run (a clean room), on real proofs: docs/owners.md's three-owner example run
+"""Several data owners, one run (a clean room), on real proofs: the README's three-owner example run
 through the CLI once (alice 2 batches, bob 1, carol 1; 1 epoch = 4 step proofs), then a cheating
 trainer's attacks on copies of its bundle, each rejected at the check `owners` (or `manifest` for a
 malformed statement), and bad handoffs refused by `zkpot train` in one line with exit code 2."""
@@ -36,9 +36,9 @@ def zkpot(*args, cwd: Path, stdout=None):
 
 
 def readme_commands() -> list[str]:
-    """The bash block of docs/owners.md, comment lines left out."""
-    text = (REPO / "docs" / "owners.md").read_text()
-    section = text.split("# Several data owners (a clean room)", 1)[1]
+    """The README's three-owner bash block, comment lines left out."""
+    text = (REPO / "README.md").read_text()
+    section = text.split("checks that the run used exactly each named owner's signed batches", 1)[1]
     block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
     return [line for line in block.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
@@ -69,7 +69,7 @@ def write_csvs(root: Path) -> None:
 
 @pytest.fixture(scope="module")
 def room(tmp_path_factory):
-    """docs/owners.md's example, line by line through the CLI; the last line (verify) must say VALID."""
+    """the README's three-owner example, line by line through the CLI; the last line (verify) must say VALID."""
     root = tmp_path_factory.mktemp("clean_room")
     write_csvs(root)
     for line in readme_commands():

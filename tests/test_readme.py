@@ -1,4 +1,4 @@
-"""The README's quick start, and the inference page's example after it, run verbatim through bash in
+"""The README's quick start, and its inference example after it, run verbatim through bash in
 a fresh directory: what a newcomer types is what the tests run."""
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def test_quick_start_then_inference_verbatim(tmp_path):
     for line in quick:
         r = run(line, tmp_path)
     assert "VALID" in r.stdout and "INVALID" not in r.stdout
-    for line in bash_block(REPO / "docs" / "inference.md", "# Proving predictions"):
+    for line in bash_block(REPO / "README.md", "## Then: a proved prediction"):
         r = run(line, tmp_path)
         if " verify " in f" {line} ":
             assert "VALID" in r.stdout and "the prediction the inference proof proves" in r.stdout, r.stdout
