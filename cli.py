@@ -35,6 +35,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from verifier.protocol import LOSSES
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False,
                   rich_markup_mode="markdown")
 
@@ -55,7 +57,7 @@ def _main(_: bool = typer.Option(False, "--version", callback=_version, is_eager
 
 
 # choices `--help` lists (verifier/protocol.py holds what a bundle may claim)
-Loss = Enum("Loss", {name: name for name in ("bce", "ce", "mse")}, type=str)
+Loss = Enum("Loss", {name: name for name in LOSSES}, type=str)
 Executor = Enum("Executor", {"local": "local", "ray": "ray"}, type=str)
 out = Console()
 err = Console(stderr=True, soft_wrap=True)  # one message, one line: progress and errors never wrap
@@ -73,30 +75,25 @@ def _clean_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from verifier.errors import Rejected
-
         try:
             return fn(*args, **kwargs)
-        except Rejected as e:  # an input artifact (SRS, package) failed a check: invalid, not bad usage
-            err.print(f"[bold red]rejected:[/] {e}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1)
-        except (*_loaded(USER_ERRORS), ValueError, OSError) as e:
-            err.print(f"[bold red]error:[/] {_disk_full(e)}{escape(_one_line(e))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2)
         except KeyboardInterrupt:
             err.print("[yellow]interrupted: finished steps are kept; run the same command again to resume[/]")
             raise typer.Exit(130)
         except typer.Exit:
             raise
-        except Exception as e:  # e.g. a library's own I/O error type (safetensors on a full disk)
-            if _disk_full(e):
+        except Exception as e:  # (a library's own I/O error type too: safetensors on a full disk)
+            code = _exit_code(e)
+            if code == 1:  # an input artifact (SRS, package) failed a check: invalid, not bad usage
+                err.print(f"[bold red]rejected:[/] {e}", highlight=False, soft_wrap=True)
+            elif code == 2:
                 err.print(f"[bold red]error:[/] {_disk_full(e)}{escape(_one_line(e))}", highlight=False, soft_wrap=True)
-                raise typer.Exit(2)
-            if os.environ.get("ZKPOT_DEBUG"):
-                raise
-            err.print(f"[bold red]internal error:[/] {escape(_one_line(e))} ({e.__class__.__name__}; "
-                      "ZKPOT_DEBUG=1 shows the traceback)", highlight=False, soft_wrap=True)
-            raise typer.Exit(3)
+            else:
+                if os.environ.get("ZKPOT_DEBUG"):
+                    raise
+                err.print(f"[bold red]internal error:[/] {escape(_one_line(e))} ({e.__class__.__name__}; "
+                          "ZKPOT_DEBUG=1 shows the traceback)", highlight=False, soft_wrap=True)
+            raise typer.Exit(code)
 
     return wrapper
 
@@ -109,7 +106,8 @@ USER_ERRORS = {"circuits.artifacts": "ArtifactError", "circuits.pipeline": "Circ
 
 
 def _exit_code(e: BaseException) -> int:
-    """The exit code _clean_errors gives a failure: 1 a rejected artifact, 2 bad input, 3 internal."""
+    """The exit code of a failure (_clean_errors, and verify --json's verdict): 1 a rejected artifact,
+    2 bad input (a user's error, or a full disk), 3 internal."""
     from verifier.errors import Rejected
 
     if isinstance(e, Rejected):
