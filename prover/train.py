@@ -114,23 +114,19 @@ def float_run(step, state0, X, Y, parts, order, salt_len=SALT_WORDS):
     return state, trace
 
 
-def evaluate(module, layout: Layout, params: torch.Tensor, X: np.ndarray, Y: np.ndarray, loss: str) -> float:
-    """Accuracy (bce, ce) or mean squared error (mse) of flat parameters on the data."""
+def evaluate(module, layout: Layout, params: torch.Tensor, X: np.ndarray, Y: np.ndarray,
+             loss: str) -> tuple[float, float]:
+    """Flat parameters on the training rows, from one forward pass: accuracy (bce, ce) or mean squared
+    error (mse), and the run's own loss (what its SGD descends)."""
     with torch.no_grad():
         out = torch.func.functional_call(module, unflatten(layout, params), (torch.tensor(X),))
-    y = torch.tensor(Y)
+        y = torch.tensor(Y)
+        mean_loss = float(LOSSES[loss](out, y))
     if loss == "bce":
-        return float(((out > 0).float() == y).float().mean())
+        return float(((out > 0).float() == y).float().mean()), mean_loss
     if loss == "ce":
-        return float((out.argmax(-1) == y.argmax(-1)).float().mean())
-    return float(((out - y) ** 2).mean())
-
-
-def mean_loss(module, layout: Layout, params: torch.Tensor, X: np.ndarray, Y: np.ndarray, loss: str) -> float:
-    """The run's own loss of flat parameters on the training rows: what its SGD descends."""
-    with torch.no_grad():
-        out = torch.func.functional_call(module, unflatten(layout, params), (torch.tensor(X),))
-        return float(LOSSES[loss](out, torch.tensor(Y)))
+        return float((out.argmax(-1) == y.argmax(-1)).float().mean()), mean_loss
+    return float(((out - y) ** 2).mean()), mean_loss
 
 
 def prepare(run: RunDir, cfg: RunConfig, progress=print, memory_gb: float | None = None) -> None:
@@ -374,16 +370,8 @@ def finish(run, cfg, layout, state, X, Y, parts, order) -> dict:
                   str(tmp))
     write_json(run.final_opening, {"state": state, "note": "field elements of the final state, salt last: opens the final commitment"})
     metric = "accuracy" if cfg.loss in ("bce", "ce") else "mse"
-    report = {
-        "steps": len(order),
-        "max_abs_weight_diff": float((fixed - ref).abs().max()),
-        f"fixed_point_{metric}": evaluate(module, layout, fixed, X, Y, cfg.loss),
-        f"float_{metric}": evaluate(module, layout, ref, X, Y, cfg.loss),
-        f"base_{metric}": evaluate(module, layout, flatten(module, layout), X, Y, cfg.loss),
-        "metric": metric,
-        "fixed_point_loss": mean_loss(module, layout, fixed, X, Y, cfg.loss),
-        "float_loss": mean_loss(module, layout, ref, X, Y, cfg.loss),
-        "base_loss": mean_loss(module, layout, flatten(module, layout), X, Y, cfg.loss),
-    }
+    report = {"steps": len(order), "max_abs_weight_diff": float((fixed - ref).abs().max()), "metric": metric}
+    for name, params in (("fixed_point", fixed), ("float", ref), ("base", flatten(module, layout))):
+        report[f"{name}_{metric}"], report[f"{name}_loss"] = evaluate(module, layout, params, X, Y, cfg.loss)
     write_json(run.report, report)
     return report
