@@ -96,13 +96,13 @@ def check_owners(m: dict, batches: list[str], named: list[bytes] | None) -> tupl
             raise Rejected("owners", "--owner was given, but the bundle names no data owners (dataset.owners)")
         return None, None
     run, layout = m["run"], m["run"]["layout"]
+    ours = {"batch_size": run["batch_size"], "features": layout["features"], "label_width": layout["label_width"],
+            "scale": run["scale"]}
     keys = []
     for i, doc in enumerate(owners):
         where = f"owner {i} ({doc['statement']['name']!r})"
         keys.append(check_signed(doc, where, "owners"))
         s = doc["statement"]
-        ours = {"batch_size": run["batch_size"], "features": layout["features"], "label_width": layout["label_width"],
-                "scale": run["scale"]}
         for k in P.OWNER_LAYOUT:
             if s[k] != ours[k]:
                 raise Rejected("owners", f"{where} signed batches with {k} {s[k]}, the run's is {ours[k]}")
