@@ -124,13 +124,14 @@ def check_srs(srs: Path, fan_in: int) -> None:
         )
 
 
-def check_foldable(n_chunks: int, srs: Path, fan_in: int, memory: bool = True) -> None:
-    """What folding n chunk proofs at this fan-in needs (the tree, the SRS, this machine's memory),
-    checked before the first chunk proof is made, not after the last."""
-    plan(n_chunks, fan_in)
+def check_foldable(n_chunks: int, srs: Path, fan_in: int, memory: bool = True) -> list:
+    """The fold tree of n chunk proofs at this fan-in, refused if it cannot be folded (the tree, the SRS,
+    with `memory` this machine's memory): checked before the first chunk proof is made, not after the last."""
+    levels = plan(n_chunks, fan_in)
     check_srs(srs, fan_in)
     if memory:
         check_memory(fan_in)
+    return levels
 
 
 def ready(levels: list, have) -> list[tuple[int, int]]:
@@ -154,9 +155,8 @@ def fold(public: Path, fan_in: int, keep_keys: bool = True, on_node=lambda level
     public = Path(public)
     m = read_json(public / "manifest.json")
     chunks = [public / c["proof"] for c in m["chunks"]]
-    levels = plan(len(chunks), fan_in)
     srs = full_srs(m["srs"]["sha256"], srs)
-    check_srs(srs, fan_in)
+    levels = check_foldable(len(chunks), srs, fan_in, memory=False)
     if not all(node_made(public, d, i, len(g)) for d, groups in enumerate(levels, start=1) for i, g in enumerate(groups)):
         check_memory(fan_in)  # (nodes made on a Ray cluster are only recorded here)
     tree, below = [], chunks

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from circuits.artifacts import ArtifactError, atomic_path
 from circuits.pipeline import CircuitError
-from prover.fold import check_memory, check_srs, fold_node, node_made, node_path, ready, vk_name
+from prover.fold import check_foldable, check_memory, fold_node, node_made, node_path, ready, vk_name
 
 
 FOLD_RESOURCE = "zkpot_fold"
@@ -90,7 +90,12 @@ def prove_ray(run, chunks: list[int], address: str | None = None, on_chunk=lambd
         import ray
     except ImportError:
         raise ArtifactError("--executor ray needs Ray: pip install 'zkpot[ray]'") from None
-    levels = fold_plan(run, fold_fan_in) if fold_fan_in else []
+    if fold_fan_in:  # the fold tree, refused now (before hours of proving) if the SRS does not fit it
+        from prover.prove import chunks_of
+
+        levels = check_foldable(len(chunks_of(run)), run.srs, fold_fan_in, memory=False)
+    else:
+        levels = []
     if not chunks and not levels:
         return
     started = not ray.is_initialized()
@@ -173,16 +178,6 @@ def _result(ray, ref, who: str):
         raise CircuitError(f"a Ray {who} failed: {str(cause).strip().splitlines()[0]}") from None
     except ray.exceptions.RayError as e:  # actor died, out of memory, node lost: finished proofs are kept
         raise CircuitError(f"a Ray {who} failed ({type(e).__name__}); run again to resume") from None
-
-
-def fold_plan(run, fan_in: int) -> list:
-    """The fold tree of the run's chunks, refused now (before hours of proving) if the SRS does not fit it."""
-    from prover.prove import chunks_of
-    from verifier.fold_tree import plan
-
-    levels = plan(len(chunks_of(run)), fan_in)
-    check_srs(run.srs, fan_in)
-    return levels
 
 
 class Folder:
