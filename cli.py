@@ -35,7 +35,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from verifier.protocol import LOSSES
+from zkpot.spec.protocol import LOSSES
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False,
                   rich_markup_mode="markdown")
@@ -45,7 +45,7 @@ def _version(show: bool) -> None:
     if show:
         from importlib.metadata import version
 
-        from verifier.protocol import FORMAT
+        from zkpot.spec.protocol import FORMAT
 
         print(f"zkpot {version('zkpot')} (bundle format {FORMAT}; ezkl {version('ezkl')})")
         raise typer.Exit(0)
@@ -56,7 +56,7 @@ def _main(_: bool = typer.Option(False, "--version", callback=_version, is_eager
     """zkpot: prove that a released model came from a claimed private training run."""
 
 
-# choices `--help` lists (verifier/protocol.py holds what a bundle may claim)
+# choices `--help` lists (spec/protocol.py holds what a bundle may claim)
 Loss = Enum("Loss", {name: name for name in LOSSES}, type=str)
 Executor = Enum("Executor", {"local": "local", "ray": "ray"}, type=str)
 out = Console()
@@ -65,7 +65,7 @@ err = Console(stderr=True, soft_wrap=True)  # one message, one line: progress an
 
 def run_lock(run: Path, command: str):
     """One prover per run directory (prover/lock.py): a second one is refused with one line."""
-    from prover.lock import run_lock as lock
+    from zkpot.prover.lock import run_lock as lock
 
     return lock(run, command)
 
@@ -100,15 +100,15 @@ def _clean_errors(fn):
 
 # the failures a user can cause (one line, exit 2), by module: a module never imported raised none of
 # them, so `verify` need not import torch (models.*) to catch them
-USER_ERRORS = {"circuits.artifacts": "ArtifactError", "circuits.pipeline": "CircuitError", "models.data": "DataError",
-               "models.losses": "LabelError", "models.zoo": "ModelError", "prover.train": "TrainError",
-               "models.backbone": "BackboneError"}
+USER_ERRORS = {"zkpot.spec.artifacts": "ArtifactError", "zkpot.circuits.pipeline": "CircuitError",
+               "zkpot.models.data": "DataError", "zkpot.models.losses": "LabelError", "zkpot.models.zoo": "ModelError",
+               "zkpot.prover.train": "TrainError", "zkpot.models.backbone": "BackboneError"}
 
 
 def _exit_code(e: BaseException) -> int:
     """The exit code of a failure (_clean_errors, and verify --json's verdict): 1 a rejected artifact,
     2 bad input (a user's error, or a full disk), 3 internal."""
-    from verifier.errors import Rejected
+    from zkpot.spec.errors import Rejected
 
     if isinstance(e, Rejected):
         return 1
@@ -127,7 +127,7 @@ def _json_failure(enabled: bool):
         raise
     except Exception as e:
         if enabled:
-            from verifier import protocol as P
+            from zkpot.spec import protocol as P
 
             verdict = {code: v for v, code in P.EXIT.items()}[_exit_code(e)]
             print(json.dumps({"format": P.REPORT_FORMAT, "verdict": verdict, "exit_code": P.EXIT[verdict],
@@ -211,9 +211,8 @@ def _tuning(trains: str | None, lora: int, lora_layers: str) -> dict:
 
 def _claims_config(model, hidden, loss, lr, momentum, weight_decay, batch_size, steps_per_proof, scale,
                    feature_bound, weight_bound, **rest):
-    from prover.config import RunConfig
-
-    from prover.sizing import AUTO
+    from zkpot.prover.config import RunConfig
+    from zkpot.prover.sizing import AUTO
 
     if steps_per_proof.strip().lower() == "auto":
         steps = AUTO
@@ -269,8 +268,8 @@ def train(
     owner_data: Optional[list[Path]] = typer.Option(None, "--owner-data", help="A data owner's handoff (OWNER_DIR/private/handoff.json from `zkpot owner commit`) instead of --data; repeat for every owner, in the run's batch order."),
 ):
     """Train in fixed point, exactly as the circuit computes; compare with a float run."""
-    from prover import train as tr
-    from prover.run import RunDir
+    from zkpot.prover import train as tr
+    from zkpot.prover.run import RunDir
 
     rd = RunDir(run)
     cfg = None
@@ -291,7 +290,7 @@ def train(
 
 
 def _train_steps(rd):
-    from prover import train as tr
+    from zkpot.prover import train as tr
 
     with _progress() as p:
         task = p.add_task("training (fixed-point witnesses)", total=None)
@@ -337,14 +336,14 @@ def circuit(
     """
     import time
 
-    from prover.preregister import preregister
+    from zkpot.prover.preregister import preregister
 
     cfg = _claims_config(model, hidden, loss, lr, momentum, weight_decay, batch_size, steps_per_proof, scale,
                          feature_bound, weight_bound, base=str(base) if base else None, seed=seed,
                          **_tuning(trains, lora, lora_layers))
     start = time.perf_counter()
     ident = preregister(cfg, features, outputs, out_dir, srs, progress=_say)
-    from circuits.artifacts import sha256_file
+    from zkpot.spec.artifacts import sha256_file
 
     out.print(f"{out_dir}: vk.key sha256 {sha256_file(out_dir / 'vk.key')[:16]}…, SRS logrows {ident['logrows']} "
               f"({ident['origin']}), from the claims alone in {time.perf_counter() - start:.1f} s", highlight=False)
@@ -358,8 +357,8 @@ def setup(
     fold_fan_in: int = typer.Option(0, help="Plan to fold with this fan-in: the dev SRS is made at the aggregation's logrows (one tau for all proofs)."),
 ):
     """Make the verification key (public) and proving key (private) for the step circuit."""
-    from prover.keys import setup as do_setup
-    from prover.run import RunDir
+    from zkpot.prover.keys import setup as do_setup
+    from zkpot.prover.run import RunDir
 
     with run_lock(run, "setup"):
         ident = do_setup(RunDir(run), srs, progress=_say, fold_fan_in=fold_fan_in)
@@ -379,23 +378,14 @@ def prove(
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address for --executor ray (e.g. ray://head:10001, auto, local); default: auto-detect or start a local instance. With --fold, nodes offering the resource zkpot_fold fold as proofs arrive; 'local' starts an instance that does."),
 ):
     """Prove every chunk of training steps (resumable) and write the public bundle's manifest."""
-    from circuits.artifacts import ArtifactError
-    from prover.prove import prove_all
-    from prover.run import RunDir
+    from zkpot.prover.prove import check_fold_plan, prove_all
+    from zkpot.prover.run import RunDir
 
     executor = getattr(executor, "value", executor)
     pipelined = fold_ and executor == "ray"  # fold nodes start on the cluster as their proofs arrive
-    if pipelined and not keep_keys:
-        raise ArtifactError("--no-keep-keys deletes keys on this machine; Ray fold workers keep theirs in their own "
-                            "caches: drop it, or prove without --fold and run `zkpot fold --no-keep-keys` here")
     rd = RunDir(run)
     if fold_:  # a fold that cannot happen is refused before hours of chunk proofs
-        from prover.fold import check_foldable
-        from prover.prove import chunks_of
-
-        if not rd.srs.is_file():
-            raise ArtifactError(f"{rd.srs} is missing: run `zkpot setup` first")
-        check_foldable(len(chunks_of(rd)), rd.srs, fan_in, memory=not pipelined)
+        check_fold_plan(rd, fan_in, pipelined, keep_keys)
     with run_lock(run, "prove"):
         with _progress() as p:
             task = p.add_task("proving chunks", total=None)
@@ -420,7 +410,7 @@ def fold(
     srs: Optional[Path] = SRS_FILE,
 ):
     """Fold a bundle's chunk proofs into one run proof (ezkl aggregation), resumable."""
-    from prover.fold import fold as do_fold
+    from zkpot.prover.fold import fold as do_fold
 
     with _progress() as p:  # (no total: the bar pulses and the clock runs through each minutes-long phase)
         task = p.add_task("folding", total=None)
@@ -452,8 +442,8 @@ def verify(
     4 cannot check here (memory or a tool; says nothing of the bundle), 5 proofs verify but some claims
     are not bound (--trust-bundle-keys, or a custom model's description).
     """
-    from verifier.protocol import EXIT
-    from verifier.verify import verify_bundle
+    from zkpot.spec.protocol import EXIT
+    from zkpot.verifier.verify import verify_bundle
 
     with _json_failure(json_), _progress() as p:
         named = _named_publishers(publisher or [], package)
@@ -483,11 +473,11 @@ def infer(
 ):
     """Prove the run's final model's prediction on INPUTS (one proof for every row), its weights hidden:
     the proof's weight commitment is the run's final commitment. Check it with `zkpot verify BUNDLE --inference OUT`."""
-    from prover.infer import prove_inference, read_inputs
-    from prover.run import RunDir
+    from zkpot.prover.infer import prove_inference, read_inputs
+    from zkpot.prover.run import RunDir
 
     rd = RunDir(run)
-    if not rd.manifest.is_file():
+    if not rd.manifest.is_file():  # (before the lock: it would make the directory)
         raise ValueError(f"{run} is not a proved run (no public/manifest.json): run `zkpot prove` first")
     x = read_inputs(inputs)
     with run_lock(run, "infer"):
@@ -521,8 +511,8 @@ def check_model(
     without: the run's base model (its weights and the published salt hash to the base commitment).
     Exit codes as for `zkpot verify`.
     """
-    from verifier.protocol import EXIT
-    from verifier.verify import verify_bundle
+    from zkpot.spec.protocol import EXIT
+    from zkpot.verifier.verify import verify_bundle
 
     with _progress() as p:
         task = p.add_task("verifying proofs", total=None)
@@ -533,7 +523,7 @@ def check_model(
 
 
 def _print_report(report) -> None:
-    from verifier import protocol as P
+    from zkpot.spec import protocol as P
 
     t = Table(title="zkpot verify", show_lines=False)
     t.add_column("check"); t.add_column("result"); t.add_column("detail")
@@ -564,7 +554,7 @@ def _print_report(report) -> None:
 @_clean_errors
 def inspect(public: Path = typer.Argument(..., help="A public bundle directory.")):
     """Show what a bundle claims (run, commitments, SRS), without verifying it."""
-    from verifier.bundle import load_manifest
+    from zkpot.spec.bundle import load_manifest
 
     m = load_manifest(public)
     r = m["run"]
@@ -602,16 +592,16 @@ def demo(
 ):
     """Train, set up, prove and verify a logistic regression on the built-in breast-cancer data
     (--finetune: the head of a pretrained MLP on digits, its body frozen)."""
-    from prover import train as tr
-    from prover.config import RunConfig
-    from prover.keys import setup as do_setup
-    from prover.run import RunDir
+    from zkpot.prover import train as tr
+    from zkpot.prover.config import RunConfig
+    from zkpot.prover.keys import setup as do_setup
+    from zkpot.prover.run import RunDir
 
     rd = RunDir(run)
     with run_lock(run, "demo"):
         if not rd.config.exists():
             if finetune:
-                from prover.finetune_example import prepare_inputs
+                from zkpot.prover.finetune_example import prepare_inputs
 
                 cfg = prepare_inputs(rd, say=_say)
             else:
@@ -621,7 +611,7 @@ def demo(
         do_setup(rd, None, progress=_say)
         _invoke(prove, run)
     if finetune:
-        from prover.finetune_example import held_out_accuracy
+        from zkpot.prover.finetune_example import held_out_accuracy
 
         acc = held_out_accuracy(rd, RunConfig.load(rd.config))
         t = Table(title=f"even vs odd digits, accuracy on {acc.pop('rows')} held-out rows (neither pretraining nor "
@@ -635,13 +625,13 @@ def demo(
 
 def _named_publishers(args: list[str], package: Optional[Path]) -> list[bytes]:
     """--publisher values as public keys, checked before any verification work."""
-    from circuits.artifacts import ArtifactError
+    from zkpot.spec.artifacts import ArtifactError
 
     if args and package is None:
         raise ArtifactError("--publisher needs --package PKG (the signatures are in the package)")
     if not args:
         return []
-    from verifier.signature import read_publisher  # py_ecc's BLS module takes ~0.5 s to import
+    from zkpot.spec.signature import read_publisher  # py_ecc's BLS module takes ~0.5 s to import
 
     return [read_publisher(a) for a in args]
 
@@ -655,7 +645,7 @@ def publish(
     evm: bool = typer.Option(False, "--evm", help="Also render the Solidity verifier: of the run proof for a folded run (one level), else of EVM-transcript proofs of the step circuit."),
 ):
     """Write a verification-key package: circuit, vk, SRS identity, base commitment; signed if --sign."""
-    from prover.publish import publish as do_publish
+    from zkpot.prover.publish import publish as do_publish
 
     meta = do_publish(run, out_dir, sign or [], evm, say=_say)
     t = Table(title=f"package {out_dir}", show_header=False)
@@ -674,7 +664,7 @@ def sign_package(
     keyfile: Path = typer.Argument(..., help="Your secret key file (zkpot keys new)."),
 ):
     """Co-sign a package: add your signature to its aggregate (check it with `zkpot verify --package` first)."""
-    from prover.publish import cosign
+    from zkpot.prover.publish import cosign
 
     signers = cosign(package, keyfile)
     out.print(f"signed; the package now carries one aggregate signature of {len(signers)} key(s): {', '.join(signers)}")
@@ -688,7 +678,7 @@ app.add_typer(keys_app, name="keys")
 @_clean_errors
 def keys_new(keyfile: Path = typer.Argument(..., help="Secret key file to create (mode 0600; never inside public/ or a package).")):
     """Create a key pair; prints the public key to hand to verifiers."""
-    from prover.signing import new_key
+    from zkpot.prover.signing import new_key
 
     pk = new_key(keyfile)
     print(pk.hex())
@@ -699,7 +689,7 @@ def keys_new(keyfile: Path = typer.Argument(..., help="Secret key file to create
 @_clean_errors
 def keys_show(keyfile: Path = typer.Argument(..., help="A secret key file made by `zkpot keys new`.")):
     """Print the public key of a secret key file (e.g. `zkpot keys show k.key > me.pub`)."""
-    from prover.signing import public_key
+    from zkpot.prover.signing import public_key
 
     print(public_key(keyfile).hex())
 
@@ -717,15 +707,11 @@ def srs_import(
 ):
     """Check that an SRS is the powers of one secret (py_ecc pairings), record its sha256 and origin, and
     remember the file (verify and fold then find it by the sha256 a bundle names)."""
-    from circuits.artifacts import write_json
-    from circuits.srs import CEREMONY, cache_dir, see
-    from verifier.srs_check import check_srs
+    from zkpot.circuits.srs import CEREMONY
+    from zkpot.verifier.srs_check import import_srs
 
     _say("checking the SRS with py_ecc (pure Python: seconds for k=15 at the default samples)")
-    res = check_srs(file, samples)
-    see(file)  # verify and fold find it by its sha256 from now on
-    record = record or cache_dir() / "srs" / "checked" / f"{res['sha256']}.json"
-    write_json(record, {**res, "file": str(Path(file).resolve())})
+    res, record = import_srs(file, samples, record)
     t = Table(title=f"SRS {file}", show_header=False)
     for line in res["checks"]:
         name, _, detail = line.partition(": ")
@@ -744,19 +730,9 @@ def srs_dev(
     out_file: Optional[Path] = typer.Option(None, "--out", help="Copy it here (default: only the zkpot cache)."),
 ):
     """Make an INSECURE dev SRS (its trapdoor was on this machine): for development only."""
-    import shutil
+    from zkpot.circuits.srs import export_dev_srs
 
-    from circuits.artifacts import ArtifactError, atomic_path
-    from circuits.srs import dev_srs, identify
-
-    if not 1 <= logrows <= 26:
-        raise ArtifactError(f"--logrows {logrows}: must be between 1 and 26")
-    path = dev_srs(logrows)
-    if out_file is not None:
-        with atomic_path(out_file) as tmp:
-            shutil.copyfile(path, tmp)
-        path = out_file
-    ident = identify(path)
+    path, ident = export_dev_srs(logrows, out_file)
     out.print(f"{path}: logrows {ident['logrows']}, sha256 {ident['sha256']}, origin [bold red]{ident['origin']}[/] "
               "(INSECURE: whoever keeps its trapdoor can forge proofs)", highlight=False)
 
@@ -785,7 +761,7 @@ def owner_commit(
     label: Optional[str] = typer.Option(None, help="CSV label column name (default: the last column)."),
 ):
     """Commit to your data in the run's public batch format and sign the statement (root, batches, layout)."""
-    from prover.owner import commit
+    from zkpot.prover.owner import commit
 
     doc = commit(data, owner_dir, key, name, batch_size=batch_size, loss=loss.value, label_width=outputs, scale=scale,
                  feature_bound=feature_bound, features=features, rows=rows, label=label)
@@ -800,7 +776,7 @@ def _named_owners(args: list[str]) -> list[bytes] | None:
     """--owner values as public keys, checked before any verification work (None: none named)."""
     if not args:
         return None
-    from verifier.signature import read_publisher
+    from zkpot.spec.signature import read_publisher
 
     return [read_publisher(a, "--owner") for a in args]
 

@@ -28,10 +28,10 @@ def bench_env(work: Path | None) -> dict:
         return env
     cache = work / "cache"
     cache.mkdir(parents=True, exist_ok=True)
-    shared = Path(os.environ.get("ZKPOT_CACHE", Path.home() / ".cache" / "zkpot")) / "srs"
+    shared = Path(os.environ.get("ZKPOT_CACHE", Path.home() / ".cache" / "zkpot")) / "srs-dev"
     shared.mkdir(parents=True, exist_ok=True)
-    if not (cache / "srs").exists():
-        (cache / "srs").symlink_to(shared)
+    if not (cache / "srs-dev").exists():
+        (cache / "srs-dev").symlink_to(shared)
     env["ZKPOT_CACHE"] = str(cache)
     return env
 

@@ -39,9 +39,9 @@ def main() -> None:
     ap.add_argument("--out", default="finetune")
     args = ap.parse_args()
 
-    from prover.finetune_example import held_out_accuracy, prepare_inputs
-    from prover.config import RunConfig
-    from prover.run import RunDir
+    from zkpot.prover.finetune_example import held_out_accuracy, prepare_inputs
+    from zkpot.prover.config import RunConfig
+    from zkpot.prover.run import RunDir
 
     work = Path(tempfile.mkdtemp(prefix="zkpot-bench-finetune-"))
     env, m, rows = bench_env(work), machine(), {}

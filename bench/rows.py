@@ -84,9 +84,9 @@ def kind(op: str) -> str:
 
 
 def profile(circuit: str, variant: str) -> dict:
-    from circuits import derive, pipeline
-    from prover.config import RunConfig
-    from prover.preregister import claims_of
+    from zkpot.circuits import derive, pipeline
+    from zkpot.prover.config import RunConfig
+    from zkpot.prover.preregister import claims_of
 
     cfg_over, features, _ = CIRCUITS[circuit]
     ra_over, _ = VARIANTS[variant]
@@ -157,7 +157,7 @@ def main() -> None:
             sys.exit(f"unknown circuit/variant {c}/{v}")
     from rich.progress import Progress
 
-    from circuits import pipeline  # noqa: F401  (it sets ezkl's logger to ERROR on import)
+    from zkpot.circuits import pipeline  # noqa: F401  (it sets ezkl's logger to ERROR on import)
 
     # ezkl's Rust logger caches each level the first time it logs: DEBUG from the start, or never
     logging.getLogger("ezkl").setLevel(logging.DEBUG)

@@ -32,7 +32,7 @@ RUN = dict(model="logreg", rows=8, features=8, batch_size=4, lr=0.5, steps_per_p
 def cli_verify(public: Path, env: dict) -> dict:
     """`zkpot verify` in a fresh process: wall seconds, and the library's own from the report line."""
     t0 = time.perf_counter()
-    p = subprocess.run([sys.executable, "-m", "cli", "verify", str(public), "--allow-insecure-dev-srs"], cwd=ROOT,
+    p = subprocess.run([sys.executable, "-m", "zkpot.cli", "verify", str(public), "--allow-insecure-dev-srs"], cwd=ROOT,
                        env={**env, "COLUMNS": "200"}, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     last = [line for line in p.stdout.splitlines() if " in " in line and line.split()[0] in ("VALID", "INVALID")]
@@ -46,7 +46,7 @@ def decider_seconds(n: int, reps: int = 1) -> tuple[float, float]:
     """(all n in one equation, one equation each) on n valid accumulators of a known-s test SRS."""
     from py_ecc import optimized_bn128 as bn
 
-    from verifier import decider
+    from zkpot.verifier import decider
 
     s = 0x1234567890ABCDEF
     g2, s_g2 = bn.G2, bn.multiply(bn.G2, s)
@@ -63,7 +63,7 @@ def decider_seconds(n: int, reps: int = 1) -> tuple[float, float]:
 
 
 def chunk_proofs_seconds(public: Path) -> float:
-    from circuits import pipeline
+    from zkpot.circuits import pipeline
 
     proofs = sorted((public / "proofs").glob("chunk_*.json"))
     t0 = time.perf_counter()

@@ -40,7 +40,7 @@ def _peak_rss_mb() -> float:
 
 def _patch_run_args(spec: dict) -> None:
     """Apply the spec's ezkl knobs to every run_args() call in this process (gen_settings uses it)."""
-    from circuits import pipeline
+    from zkpot.circuits import pipeline
     import ezkl
 
     over = dict(spec.get("run_args") or {})
@@ -68,7 +68,7 @@ class _ScalePicked(Exception):
 
 def _patch_calibrate(spec: dict, cfg_scale: int) -> None:
     """Apply the spec's calibration choice to circuits.pipeline.calibrate in this process."""
-    from circuits import pipeline
+    from zkpot.circuits import pipeline
     import ezkl
 
     over = dict(spec.get("calibrate") or {})
@@ -99,10 +99,10 @@ def _plain_torch_seconds_per_step(run, cfg) -> float:
     import numpy as np
     import torch
 
-    from circuits.artifacts import read_json
-    from models.losses import LOSSES
-    from prover import train as tr
-    from verifier.schedule import schedule
+    from zkpot.spec.artifacts import read_json
+    from zkpot.models.losses import LOSSES
+    from zkpot.prover import train as tr
+    from zkpot.spec.schedule import schedule
 
     d = np.load(run.data)
     X, Y = torch.tensor(d["X"]), torch.tensor(d["Y"])
@@ -125,10 +125,10 @@ def _plain_torch_seconds_per_step(run, cfg) -> float:
 
 def prepare(spec: dict) -> dict:
     _patch_run_args(spec)
-    from circuits.artifacts import read_json
-    from prover import train as tr
-    from prover.config import RunConfig
-    from prover.run import RunDir
+    from zkpot.spec.artifacts import read_json
+    from zkpot.prover import train as tr
+    from zkpot.prover.config import RunConfig
+    from zkpot.prover.run import RunDir
 
     run, cfg = RunDir(Path(spec["run"])), RunConfig(**spec["config"])
     t0 = time.perf_counter()
@@ -147,13 +147,13 @@ def prepare(spec: dict) -> dict:
     report = tr.fixed_point_run(run)
     t2 = time.perf_counter()
     # fixed_point_run also replays the float run for its report; time witness generation alone
-    from circuits import pipeline
+    from zkpot.circuits import pipeline
     w0 = time.perf_counter()
     pipeline.gen_witness(run.chunk_input(0), run.compiled, run.root / "witness_timing.json")
     witness_s = time.perf_counter() - w0
     settings = read_json(run.settings)
     steps_per_proof = read_json(run.config)["steps_per_proof"]
-    from models.step import Layout
+    from zkpot.models.step import Layout
     from safetensors.numpy import load_file
 
     trained = Layout.from_dict(read_json(run.partition)["layout"]).n_params
@@ -178,8 +178,8 @@ def prepare(spec: dict) -> dict:
 
 
 def setup(spec: dict) -> dict:
-    from prover.keys import setup as keys_setup
-    from prover.run import RunDir
+    from zkpot.prover.keys import setup as keys_setup
+    from zkpot.prover.run import RunDir
 
     run = RunDir(Path(spec["run"]))
     t0 = time.perf_counter()
@@ -193,8 +193,8 @@ def _proof_path(run, spec: dict) -> Path:
 
 
 def prove(spec: dict) -> dict:
-    from circuits import pipeline
-    from prover.run import RunDir
+    from zkpot.circuits import pipeline
+    from zkpot.prover.run import RunDir
 
     run = RunDir(Path(spec["run"]))
     c = spec.get("chunk", 0)
@@ -210,8 +210,8 @@ def prove(spec: dict) -> dict:
 
 
 def verify(spec: dict) -> dict:
-    from circuits import pipeline
-    from prover.run import RunDir
+    from zkpot.circuits import pipeline
+    from zkpot.prover.run import RunDir
 
     run = RunDir(Path(spec["run"]))
     t0 = time.perf_counter()
@@ -220,10 +220,10 @@ def verify(spec: dict) -> dict:
 
 
 def fold_setup(spec: dict) -> dict:
-    from circuits.artifacts import read_json
-    from circuits.srs import logrows_of
-    from prover.keys import setup as keys_setup
-    from prover.run import RunDir
+    from zkpot.spec.artifacts import read_json
+    from zkpot.circuits.srs import logrows_of
+    from zkpot.prover.keys import setup as keys_setup
+    from zkpot.prover.run import RunDir
 
     run = RunDir(Path(spec["run"]))
     t0 = time.perf_counter()
@@ -233,8 +233,8 @@ def fold_setup(spec: dict) -> dict:
 
 
 def prove_all(spec: dict) -> dict:
-    from prover.prove import prove_all as prove_every_chunk
-    from prover.run import RunDir
+    from zkpot.prover.prove import prove_all as prove_every_chunk
+    from zkpot.prover.run import RunDir
 
     run = RunDir(Path(spec["run"]))
     t0 = time.perf_counter()
@@ -244,9 +244,9 @@ def prove_all(spec: dict) -> dict:
 
 def fold(spec: dict) -> dict:
     """prover.fold.fold with its two ezkl calls timed: a node's setup is None when its key was cached."""
-    from circuits import pipeline
-    from prover.fold import fold as fold_run
-    from prover.run import RunDir
+    from zkpot.circuits import pipeline
+    from zkpot.prover.fold import fold as fold_run
+    from zkpot.prover.run import RunDir
 
     run = RunDir(Path(spec["run"]))
     pending, nodes = {}, []
@@ -276,7 +276,7 @@ def fold(spec: dict) -> dict:
 
 def _verified(run) -> tuple[float, object]:
     """What `zkpot verify --allow-insecure-dev-srs` does, in this process, timed: anything but VALID ends the worker."""
-    from verifier.verify import verify_bundle as verify_public
+    from zkpot.verifier.verify import verify_bundle as verify_public
 
     t0 = time.perf_counter()
     report = verify_public(run.public, allow_insecure_dev_srs=True)
@@ -287,8 +287,8 @@ def _verified(run) -> tuple[float, object]:
 
 
 def verify_folded(spec: dict) -> dict:
-    from circuits import pipeline
-    from prover.run import RunDir
+    from zkpot.circuits import pipeline
+    from zkpot.prover.run import RunDir
 
     run = RunDir(Path(spec["run"]))
     run_proof_s, _ = _verified(run)
@@ -301,7 +301,7 @@ def verify_folded(spec: dict) -> dict:
 
 def verify_bundle(spec: dict) -> dict:
     """The bundle verified (VALID), timed; whether the run proof or the chunk proofs were checked."""
-    from prover.run import RunDir
+    from zkpot.prover.run import RunDir
 
     seconds, report = _verified(RunDir(Path(spec["run"])))
     names = {name for name, _ in report.passed}
@@ -314,9 +314,9 @@ def infer(spec: dict) -> dict:
     of a row count derives the circuit and sets up its keys, a later one only proves."""
     import numpy as np
 
-    from circuits.artifacts import read_json
-    from prover.infer import prove_inference
-    from prover.run import RunDir
+    from zkpot.spec.artifacts import read_json
+    from zkpot.prover.infer import prove_inference
+    from zkpot.prover.run import RunDir
 
     run, out = RunDir(Path(spec["run"])), Path(spec["out"])
     m = read_json(run.manifest)
@@ -333,8 +333,8 @@ def infer(spec: dict) -> dict:
 
 def verify_infer(spec: dict) -> dict:
     """verify_bundle with --inference: the run, then the inference proof; the inference stage timed apart."""
-    from prover.run import RunDir
-    from verifier.verify import verify_bundle as verify_public
+    from zkpot.prover.run import RunDir
+    from zkpot.verifier.verify import verify_bundle as verify_public
 
     run = RunDir(Path(spec["run"]))
     verify_public(run.public, allow_insecure_dev_srs=True)  # warm: imports and first reads

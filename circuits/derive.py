@@ -14,12 +14,11 @@ the same vk. Private data never reaches settings.json: a run whose data or weigh
 declared bounds is refused by `train`, not accommodated by recalibrating.
 
 Everything derived is cached under the hash of its inputs and the tool versions
-(~/.cache/zkpot/circuits/), so the second derivation of a circuit reads files.
+(spec/cache.py, namespace circuits), so the second derivation of a circuit reads files.
 """
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -27,11 +26,13 @@ from pathlib import Path
 import ezkl
 import numpy as np
 
-from verifier import protocol as P
-
-from . import pipeline
-from .artifacts import atomic_path, sha256_file
-from .srs import cache_dir
+from zkpot.circuits import pipeline
+from zkpot.spec import cache
+from zkpot.spec import protocol as P
+from zkpot.spec.artifacts import atomic_path, sha256_file
+from zkpot.spec.canonical import canonical_json
+from zkpot.spec.layout import param_count, state_values
+from zkpot.spec.weights import frozen_digest
 
 DISCARD = os.devnull  # where a proving key nobody needs is written
 TABLE_SLACK = 64      # rows a lookup table needs beside its entries (blinding and the unusable last rows), at most
@@ -42,22 +43,6 @@ def circuit_claims(run: dict) -> dict:
     return {k: run[k] for k in P.CIRCUIT_CLAIMS}
 
 
-def canonical(obj) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
-
-
-def tool_versions() -> dict:
-    """From the installed packages' metadata: a cached derivation is found without importing torch."""
-    from importlib.metadata import version
-
-    return {tool: version(tool) for tool in ("ezkl", "torch", "onnx")}
-
-
-def claims_id(claims: dict) -> str:
-    """Names everything derived from these claims with these tools."""
-    return hashlib.sha256(canonical({"claims": claims, "tools": tool_versions(), "derivation": P.DERIVATION})).hexdigest()
-
-
 # --- the step graph ------------------------------------------------------------------------------
 
 def module_of(claims: dict, frozen: dict[str, np.ndarray] | None = None):
@@ -65,7 +50,7 @@ def module_of(claims: dict, frozen: dict[str, np.ndarray] | None = None):
     as inputs), holding the frozen parameters' values when some are frozen (graph constants)."""
     import torch
 
-    from models import zoo
+    from zkpot.models import zoo
 
     if claims["model"]["name"] not in zoo.BUILTIN:  # a user's module is never imported here
         raise ValueError(f"model {claims['model']['name']!r} is not a built-in model")
@@ -89,7 +74,7 @@ def trace(claims: dict, module, out: Path) -> None:
     """step.onnx for the claims: S SGD steps of `module` with the claimed loss and optimizer; the
     parameters outside the layout are frozen, with the module's values, which must be the claims'.
     Inference claims (`inference` = {rows}) give the model's prediction on that many inputs instead."""
-    from models.step import Layout, Optimizer, export_chunk, export_forward, make_step
+    from zkpot.models.step import Layout, Optimizer, export_chunk, export_forward, make_step
 
     layout = Layout.from_dict(claims["layout"])
     _check_module(claims, module, layout)
@@ -106,9 +91,7 @@ def trace(claims: dict, module, out: Path) -> None:
 
 def _check_module(claims: dict, module, layout) -> None:
     """The module's trained parameters are the layout's, and its others the frozen ones the claims name."""
-    from models.step import frozen_of
-    from verifier.model_check import frozen_digest
-
+    from zkpot.models.step import frozen_of
     params = [(n, tuple(p.shape)) for n, p in module.named_parameters() if n in layout.names]
     if params != list(zip(layout.names, layout.shapes)):
         raise ValueError(f"the model's parameters {params} are not the layout's {list(zip(layout.names, layout.shapes))}")
@@ -136,9 +119,9 @@ def public_samples(claims: dict) -> list[list[float]]:
     """CALIBRATION_SAMPLES inputs drawn within the declared bounds, as one ezkl input list per graph
     input (state_in, batch_1..S, salt_out; or state, inputs for inference), the samples concatenated."""
     lay, bounds, S = claims["layout"], claims["bounds"], claims["steps_per_proof"]
-    n_params = sum(int(np.prod(s)) for s in lay["shapes"])
+    n_params = param_count(lay["shapes"])
     B, F, L = lay["batch_size"], lay["features"], lay["label_width"]
-    rng = np.random.default_rng(int.from_bytes(hashlib.sha256(canonical(claims)).digest()[:8], "little"))
+    rng = np.random.default_rng(int.from_bytes(hashlib.sha256(canonical_json(claims)).digest()[:8], "little"))
     W, X = float(bounds["weights"]), float(bounds["features"])
 
     def salt():
@@ -154,12 +137,12 @@ def public_samples(claims: dict) -> list[list[float]]:
     if is_inference(claims):  # the state (a trained model within the bounds) and `rows` inputs
         inputs = [[], []]
         for _ in range(P.CALIBRATION_SAMPLES):
-            inputs[0] += rng.uniform(-W, W, n_params * (2 if lay["momentum"] else 1)).tolist() + salt()
+            inputs[0] += rng.uniform(-W, W, state_values(n_params, lay["momentum"])).tolist() + salt()
             inputs[1] += rng.uniform(-X, X, claims["inference"]["rows"] * F).tolist() + salt()
         return inputs
     inputs = [[] for _ in range(S + 2)]
     for _ in range(P.CALIBRATION_SAMPLES):
-        inputs[0] += rng.uniform(-W, W, n_params * (2 if lay["momentum"] else 1)).tolist() + salt()
+        inputs[0] += rng.uniform(-W, W, state_values(n_params, lay["momentum"])).tolist() + salt()
         for i in range(S):
             inputs[1 + i] += rng.uniform(-X, X, B * F).tolist() + labels().reshape(-1).tolist() + salt()
         inputs[-1] += salt()
@@ -209,12 +192,12 @@ def _cached(path: Path, make) -> Path:
 def derived_onnx(claims: dict, frozen: dict[str, np.ndarray] | None = None) -> Path:
     """The step graph of built-in model claims, traced once per claims and tools; `frozen`: the
     frozen parameters' values, from the public base model (the claims name them by sha256)."""
-    return _cached(cache_dir() / "circuits" / claims_id(claims) / P.STEP_ONNX,
+    return _cached(cache.entry("circuits", claims=claims) / P.STEP_ONNX,
                    lambda p: trace(claims, module_of(claims, frozen), p))
 
 
 def derived_dir(claims: dict, onnx: Path) -> Path:
-    return cache_dir() / "circuits" / claims_id(claims) / sha256_file(onnx)[:32]
+    return cache.entry("circuits", claims=claims) / sha256_file(onnx)[:32]
 
 
 def derived_settings(claims: dict, onnx: Path) -> Path:

@@ -15,15 +15,13 @@ hyperparameters and frozen weights, baked into the vk).
 from __future__ import annotations
 
 import json
-
 import logging
 from pathlib import Path
 
 import ezkl
 
-from verifier import protocol as P
-
-from .artifacts import ArtifactError, atomic_path, read_json, write_json
+from zkpot.spec import protocol as P
+from zkpot.spec.artifacts import ArtifactError, atomic_path, read_json, write_json
 
 logging.getLogger("ezkl").setLevel(logging.ERROR)  # ezkl logs through Python logging; keep stdout ours
 

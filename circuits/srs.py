@@ -6,13 +6,16 @@ is recognised by its sha256 (the list ezkl 22.3.0 ships in src/srs_sha.rs).
 """
 from __future__ import annotations
 
-import os
+import shutil
 import struct
 from pathlib import Path
 
 import ezkl
 
-from .artifacts import ArtifactError, atomic_path, read_json, sha256_file, write_json
+from zkpot.spec import cache
+from zkpot.spec.artifacts import ArtifactError, atomic_path, read_json, sha256_file, write_json
+from zkpot.spec.layout import srs_bytes
+from zkpot.spec.protocol import MAX_SRS_LOGROWS
 
 # sha256 of the public ceremony-derived KZG SRS files, by logrows (as listed in ezkl 22.3.0).
 CEREMONY_SHA256 = {
@@ -58,11 +61,11 @@ def logrows_of(path: Path) -> int:
     if len(head) != 4:
         raise ArtifactError(f"{path}: too short to be an SRS")
     (k,) = struct.unpack("<I", head)
-    if not 1 <= k <= 26:
+    if not 1 <= k <= MAX_SRS_LOGROWS:
         raise ArtifactError(f"{path}: not an ezkl KZG SRS file (header says k={k})")
     # k | g[0..2^k) | g_lagrange[0..2^k) (G1, 64 bytes each) | h | s·h (G2, 128 bytes each)
-    if path.stat().st_size != 4 + (128 << k) + 256:
-        raise ArtifactError(f"{path}: {path.stat().st_size} bytes, an SRS of k={k} has exactly {4 + (128 << k) + 256}"
+    if path.stat().st_size != srs_bytes(k):
+        raise ArtifactError(f"{path}: {path.stat().st_size} bytes, an SRS of k={k} has exactly {srs_bytes(k)}"
                             " (truncated or padded)")
     return k
 
@@ -139,19 +142,41 @@ def full_file(digest: str) -> Path | None:
     return next((Path(p) for p in paths if Path(p).is_file() and sha256_file(p) == digest), None)
 
 
+def full_srs(digest: str, given: Path | None = None, purpose: str = "this") -> Path:
+    """The full SRS with this sha256 (`purpose` needs all its 2^k points): `given` (hashed here and remembered
+    from then on), else the file this machine last saw with it; ArtifactError saying what to pass otherwise."""
+    if given is not None:
+        if see(given)["sha256"] != digest:
+            raise ArtifactError(f"{given} is not the SRS {purpose} needs (sha256 {digest[:16]}…)")
+        return Path(given)
+    found = full_file(digest)
+    if found is None:
+        raise ArtifactError(f"{purpose} needs the full SRS (sha256 {digest[:16]}…), which this machine has not "
+                            "hashed or no longer finds unchanged: pass it with --srs FILE")
+    return found
+
+
 def _seen(digest: str) -> Path:
     if not (isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
         raise ArtifactError("an SRS sha256 is 64 lowercase hex digits")
-    return cache_dir() / "srs" / "seen" / digest
+    return cache.entry("srs-seen", sha256=digest)
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("ZKPOT_CACHE", Path.home() / ".cache" / "zkpot"))
+def export_dev_srs(logrows: int, out: Path | None = None) -> tuple[Path, dict]:
+    """`zkpot srs dev`: the cached dev SRS of `logrows`, copied to `out` if given; (its path, its identity)."""
+    if not 1 <= logrows <= MAX_SRS_LOGROWS:
+        raise ArtifactError(f"--logrows {logrows}: must be between 1 and {MAX_SRS_LOGROWS}")
+    path = dev_srs(logrows)
+    if out is not None:
+        with atomic_path(out) as tmp:
+            shutil.copyfile(path, tmp)
+        path = Path(out)
+    return path, identify(path)
 
 
 def dev_srs(logrows: int) -> Path:
     """A locally generated SRS of exactly `logrows` (a larger one is downsized on every load), cached."""
-    path = cache_dir() / "srs" / f"dev-insecure-k{logrows}.srs"
+    path = cache.entry("srs-dev", logrows=logrows) / f"dev-insecure-k{logrows}.srs"
     if not path.exists():
         with atomic_path(path) as tmp:
             ezkl.gen_srs(str(tmp), logrows)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from circuits.artifacts import sha256_file
+from zkpot.spec.artifacts import sha256_file
 
 
 class BackboneError(ValueError):

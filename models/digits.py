@@ -52,7 +52,7 @@ def pretrain(X: np.ndarray, digits: np.ndarray, seed: int = 0) -> dict:
     """The public half: a 64-16-10 MLP trained on the ten classes; returns its body's weights."""
     import torch
 
-    from .zoo import MLP
+    from zkpot.models.zoo import MLP
 
     torch.manual_seed(seed)
     net = MLP(X.shape[1], [HIDDEN], 10)
@@ -70,7 +70,7 @@ def base_model(body: dict, seed: int = 0) -> dict:
     """The fine-tuning run's base: the pretrained body and a new, seeded head for one output."""
     import torch
 
-    from .zoo import MLP
+    from zkpot.models.zoo import MLP
 
     torch.manual_seed(seed)
     net = MLP(body["net.0.weight"].shape[1], [HIDDEN], 1)

@@ -4,7 +4,7 @@ A model spec's "adapters" {rank, layers} puts an adapter on each named nn.Linear
 A (rank x in, seeded) and B (out x rank, zero, so the base model's behaviour is unchanged at
 step 0) are ordinary parameters `<layer>.lora_a`, `<layer>.lora_b`, traced and proved like any
 other. Training only them (`--train '*.lora_*'`) freezes W and b as constants of the circuit.
-The released model can be merged: W + B A, one Linear again (verifier/model_check.py: merge_adapters).
+The released model can be merged: W + B A, one Linear again (spec/weights.py: merge_adapters).
 """
 from __future__ import annotations
 

@@ -20,6 +20,7 @@ import contextlib
 import fnmatch
 import io
 import logging
+import math
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,9 +29,9 @@ import torch
 from torch.func import functional_call, grad
 from torch.fx.experimental.proxy_tensor import make_fx
 
-from .losses import LOSSES
-
-from verifier.protocol import SALT_BITS, SALT_WORDS  # noqa: F401  (the bundle format's salt)
+from zkpot.models.losses import LOSSES
+from zkpot.spec.layout import batch_length, param_count, state_length
+from zkpot.spec.protocol import SALT_WORDS
 
 
 @dataclass(frozen=True)
@@ -46,15 +47,15 @@ class Layout:
 
     @property
     def n_params(self) -> int:
-        return sum(_numel(s) for s in self.shapes)
+        return param_count(self.shapes)
 
     @property
     def state_len(self) -> int:
-        return self.n_params * (2 if self.momentum else 1) + SALT_WORDS
+        return state_length(self.n_params, self.momentum)
 
     @property
     def batch_len(self) -> int:
-        return self.batch_size * (self.features + self.label_width) + SALT_WORDS
+        return batch_length(self.batch_size, self.features, self.label_width)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -62,13 +63,6 @@ class Layout:
     @classmethod
     def from_dict(cls, d: dict) -> "Layout":
         return cls(**{**d, "names": tuple(d["names"]), "shapes": tuple(tuple(s) for s in d["shapes"])})
-
-
-def _numel(shape) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
 
 
 def select(module: torch.nn.Module, patterns: str) -> tuple[str, ...]:
@@ -112,7 +106,7 @@ def frozen_of(module: torch.nn.Module, layout: Layout) -> dict[str, torch.Tensor
 def unflatten(layout: Layout, flat: torch.Tensor) -> dict[str, torch.Tensor]:
     out, at = {}, 0
     for name, shape in zip(layout.names, layout.shapes):
-        n = _numel(shape)
+        n = math.prod(shape)
         out[name] = flat[at : at + n].reshape(shape)
         at += n
     return out

@@ -7,13 +7,14 @@ a (batch, features) tensor to (batch, outputs) and whose ops ezkl can compile.
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from .lora import add_adapters
+from zkpot.models.lora import add_adapters
 
 
 class LogisticRegression(nn.Module):
@@ -55,10 +56,13 @@ def _load_user_class(ref: str):
         raise ModelError(f"model file not found: {file}")
     spec = importlib.util.spec_from_file_location(f"zkpot_user_{file.stem}", file)
     module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(file.resolve().parent))  # its own imports (a `models` package beside it) resolve as in its project
     try:
         spec.loader.exec_module(module)
     except Exception as e:  # user code: report, do not crash
         raise ModelError(f"could not import {file}: {e}") from None
+    finally:
+        sys.path.remove(str(file.resolve().parent))
     cls = getattr(module, cls_name, None)
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise ModelError(f"{file} has no nn.Module subclass named {cls_name!r}")

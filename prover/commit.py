@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from circuits.artifacts import atomic_path
-from verifier.protocol import SALT_BITS, SALT_WORDS
+from zkpot.spec.artifacts import atomic_path
+from zkpot.spec.protocol import SALT_BITS, SALT_WORDS
 
 
 def load_or_create_master_key(path: Path) -> bytes:
@@ -74,3 +74,8 @@ def commitment(felts: list[str]) -> str:
     import ezkl
 
     return ezkl.poseidon_hash(felts)[0]
+
+
+def batch_felts(X, Y, parts, b: int, master: bytes, scale: int) -> list[str]:
+    """Batch b's committed vector (rows, labels, salt) as field elements."""
+    return to_felts(batch_vector(X, Y, parts[b], salt_values(salt_words(master, "batch", b), scale)), scale)

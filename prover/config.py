@@ -5,9 +5,10 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from circuits.artifacts import ArtifactError, read_json, write_json
-from models import backbone
-from verifier.protocol import DEFAULT_BOUNDS
+from zkpot.models import backbone
+from zkpot.spec.artifacts import ArtifactError, read_json, write_json
+from zkpot.spec.protocol import DEFAULT_BOUNDS
+from zkpot.spec.schedule import chunks, schedule
 
 
 @dataclass
@@ -103,7 +104,7 @@ def _linear_layers(spec: dict) -> list[str]:
     """Every nn.Linear of the model a spec names (the default layers for adapters)."""
     import torch
 
-    from models import zoo
+    from zkpot.models import zoo
 
     with torch.device("meta"):
         module = zoo.build(spec)
@@ -112,3 +113,10 @@ def _linear_layers(spec: dict) -> list[str]:
 
 def dumps(cfg: RunConfig) -> str:
     return json.dumps(asdict(cfg), sort_keys=True)
+
+
+def chunks_of(run) -> list[list[tuple[int, int]]]:
+    """Run directory `run`'s schedule cut into proofs, as (epoch, batch) per step."""
+    cfg = RunConfig.load(run.config)
+    order = schedule(len(read_json(run.partition)["batches"]), cfg.epochs, cfg.schedule_seed)
+    return chunks(order, cfg.steps_per_proof)

@@ -26,7 +26,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from circuits.artifacts import ArtifactError, atomic_path, read_json
+from zkpot.spec.artifacts import ArtifactError, atomic_path, read_json
+from zkpot.spec.bundle import path_in
+from zkpot.spec.felts import felt_to_int
+from zkpot.spec.schedule import expected_chunks
 
 CHILD = """
 import asyncio, json, sys, ezkl
@@ -146,9 +149,6 @@ def check_one_level(m: dict) -> None:
 
 def run_claims(m: dict, batch_commitments: list[str]) -> dict:
     """ZkpotRun's constructor arguments (uint256 as 0x hex): the claims the run proof's hashes must match."""
-    from verifier.decider import felt_to_int
-    from verifier.verify import expected_chunks
-
     word = lambda felt: hex(felt_to_int(felt))
     steps = [b for chunk in expected_chunks(m, len(batch_commitments)) for _, b in chunk]
     return {"base": word(m["base"]["commitment"]), "final": word(m["final"]["commitment"]),
@@ -158,8 +158,6 @@ def run_claims(m: dict, batch_commitments: list[str]) -> dict:
 def render_run(public: Path, m: dict, out: Path, say=print) -> dict:
     """Write the run proof's verifier and ZkpotRun (sources, and ABI and bytecode when a solc is available)
     into `out`; returns the package's "evm" entry. `public` is a checked, folded bundle."""
-    from verifier.bundle import path_in
-
     check_one_level(m)
     out.mkdir(parents=True, exist_ok=True)
     top = m["fold"]["levels"][-1][0]

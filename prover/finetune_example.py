@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from circuits.artifacts import atomic_path
-from models import digits
-
-from .config import RunConfig
-from .run import RunDir
+from zkpot.models import digits
+from zkpot.prover.config import RunConfig
+from zkpot.prover.run import RunDir
+from zkpot.spec.artifacts import atomic_path
 
 
 def prepare_inputs(run: RunDir, say=print) -> RunConfig:
@@ -40,8 +39,8 @@ def held_out_accuracy(run: RunDir, cfg: RunConfig) -> dict[str, float]:
     import torch
     from safetensors.torch import load_file
 
-    from models import data as datasets
-    from models import zoo
+    from zkpot.models import data as datasets
+    from zkpot.models import zoo
 
     train_X, _ = datasets.load(cfg.data)
     with np.load(run.root / "example" / "held_out.npz") as z:

@@ -18,11 +18,11 @@ import shutil
 import time
 from pathlib import Path
 
-from circuits import pipeline, srs as srs_mod
-from circuits.artifacts import ArtifactError, atomic_path, read_json, write_json
-from circuits.srs import cache_dir
-
-from verifier.fold_tree import GB, aggregate_gb, available_gb, key_id, logrows_for, plan
+from zkpot.circuits import pipeline
+from zkpot.circuits import srs as srs_mod
+from zkpot.spec import cache
+from zkpot.spec.artifacts import ArtifactError, atomic_path, read_json, write_json
+from zkpot.spec.fold_plan import GB, aggregate_gb, available_gb, logrows_for, plan
 
 # the aggregation proving key on disk: 8.86 GB at logrows 21, 17.7 GB at 22 (measured)
 PK_GB_AT_21 = 8.86
@@ -68,7 +68,7 @@ def check_disk(logrows: int, where: Path) -> None:
 def _keys(children: list[Path], logrows: int, srs: Path, say=lambda msg: None) -> tuple[Path, Path]:
     """Aggregation keys, cached by what determines them: the inner protocols, their count, logrows, SRS."""
     protocols = [read_json(c, max_bytes=1 << 30)["protocol"] for c in children]
-    d = cache_dir() / "aggregation" / key_id(logrows, srs_mod.sha256_file(srs), protocols)
+    d = cache.entry("aggregation", logrows=logrows, srs=srs_mod.sha256_file(srs), protocols=protocols)
     vk, pk = d / "vk.key", d / "pk.key"
     if not pk.exists():
         check_disk(logrows, d)
@@ -98,19 +98,6 @@ def node_made(public: Path, depth: int, i: int, fan_in: int) -> bool:
     """A node counts as made once its proof and its level's vk are both in the bundle: what a
     resumed fold skips, and what the Ray executor waits for before folding the level above."""
     return (public / node_path(depth, i)).exists() and (public / vk_name(depth, fan_in)).exists()
-
-
-def full_srs(digest: str, given: Path | None) -> Path:
-    """The full SRS the chunk proofs were made with (the bundle holds only its verifier part)."""
-    if given is not None:
-        if srs_mod.see(given)["sha256"] != digest:
-            raise ArtifactError(f"{given} is not the SRS the chunk proofs were made with (sha256 {digest[:16]}…)")
-        return Path(given)
-    found = srs_mod.full_file(digest)
-    if found is None:
-        raise ArtifactError(f"folding needs the full SRS the chunk proofs were made with (sha256 {digest[:16]}…): "
-                            "pass it with --srs FILE")
-    return found
 
 
 def check_srs(srs: Path, fan_in: int) -> None:
@@ -155,7 +142,7 @@ def fold(public: Path, fan_in: int, keep_keys: bool = True, on_node=lambda level
     public = Path(public)
     m = read_json(public / "manifest.json")
     chunks = [public / c["proof"] for c in m["chunks"]]
-    srs = full_srs(m["srs"]["sha256"], srs)
+    srs = srs_mod.full_srs(m["srs"]["sha256"], srs, "folding (the SRS the chunk proofs were made with)")
     levels = check_foldable(len(chunks), srs, fan_in, memory=False)
     if not all(node_made(public, d, i, len(g)) for d, groups in enumerate(levels, start=1) for i, g in enumerate(groups)):
         check_memory(fan_in)  # (nodes made on a Ray cluster are only recorded here)

@@ -25,15 +25,15 @@ from pathlib import Path
 import ezkl
 import numpy as np
 
-from circuits import derive, pipeline, srs as srs_mod
-from circuits.artifacts import ArtifactError, atomic_path, read_json, write_json
-from verifier import protocol as P
-from verifier.bundle import load_manifest
-from verifier.model_check import frozen_weights
-
-from .commit import commitment, salt_values, to_felts
-from .keys import cached_keys
-from .run import RunDir
+from zkpot.circuits import derive, pipeline
+from zkpot.circuits import srs as srs_mod
+from zkpot.prover.commit import commitment, salt_values, to_felts
+from zkpot.prover.keys import cached_keys
+from zkpot.prover.run import RunDir
+from zkpot.spec import protocol as P
+from zkpot.spec.artifacts import ArtifactError, atomic_path, read_json, write_json
+from zkpot.spec.bundle import load_manifest
+from zkpot.spec.weights import frozen_weights
 
 
 def read_inputs(path: Path) -> np.ndarray:

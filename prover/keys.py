@@ -9,13 +9,12 @@ import os
 import shutil
 from pathlib import Path
 
-from circuits import pipeline, srs as srs_mod
-from circuits.artifacts import ArtifactError, atomic_path, read_json, sha256_file
-from circuits.srs import cache_dir
-
-from verifier.fold_tree import logrows_for
-
-from .run import RunDir
+from zkpot.circuits import pipeline
+from zkpot.circuits import srs as srs_mod
+from zkpot.prover.run import RunDir
+from zkpot.spec import cache
+from zkpot.spec.artifacts import ArtifactError, atomic_path, read_json, sha256_file
+from zkpot.spec.fold_plan import logrows_for
 
 
 def _place(src: Path, dst: Path, link: bool = False) -> None:
@@ -56,8 +55,7 @@ def setup(run: RunDir, srs_file: Path | None = None, progress=print, fold_fan_in
 def cached_keys(onnx: Path, settings: Path, compiled: Path, srs_file: Path, srs_sha256: str, progress=print) -> Path:
     """The directory holding vk.key and pk.key of this circuit and SRS, set up unless cached."""
     # the compiled file differs on every compile (ezkl serialises hash maps), its inputs do not
-    key = sha256_file(onnx)[:16] + sha256_file(settings)[:16] + "-" + srs_sha256[:16]
-    cached = cache_dir() / "keys" / key
+    cached = cache.entry("keys", onnx=sha256_file(onnx), settings=sha256_file(settings), srs=srs_sha256)
     if not ((cached / "pk.key").exists() and (cached / "vk.key").exists()):  # a kill can land between the renames
         progress(f"ezkl setup at logrows {read_json(settings)['run_args']['logrows']} (cached as {cached})")
         cached.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ what is done). The second is refused at once with one line naming the holder. Th
 flock, so the kernel drops it when its holder dies, even by SIGKILL: a crashed run never leaves a
 stale lock behind.
 
-Under the lock, temporary files that a killed writer left (circuits/artifacts.atomic_path names
+Under the lock, temporary files that a killed writer left (spec/artifacts.atomic_path names
 them `.NAME.XXXXXXXX.tmp` beside their target) are removed: no later step reads them, and they
 must not travel with a published bundle.
 """

@@ -15,12 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
-from circuits.artifacts import ArtifactError, atomic_path, read_json, write_json
-from verifier import protocol as P
-from verifier.errors import Rejected
-from verifier.owners import check_owner_shape, check_signed, statement_bytes
-
-from .commit import commitment, load_or_create_master_key, partition, private_seed
+from zkpot.prover import signing
+from zkpot.prover.commit import batch_felts, commitment, load_or_create_master_key, partition, private_seed
+from zkpot.prover.config import RunConfig
+from zkpot.prover.dataset import load_dataset
+from zkpot.spec import protocol as P
+from zkpot.spec.artifacts import ArtifactError, atomic_path, read_json, write_json
+from zkpot.spec.errors import Rejected
+from zkpot.spec.felts import is_felt
+from zkpot.spec.owners import check_owner_shape, check_signed, statement_bytes
+from zkpot.spec.signature import SCHEME
 
 HANDOFF_FORMAT = "zkpot/owner-handoff-1"
 MAX_HANDOFF = 1 << 30
@@ -35,12 +39,6 @@ def commit(data: Path, out_dir: Path, key: Path, name: str, *, batch_size: int, 
            label: str | None = None) -> dict:
     """Commit to one owner's data and sign the statement; writes public/owner.json and private/handoff.json
     (mode 0600) under out_dir. Returns owner.json."""
-    from verifier.signature import SCHEME
-
-    from . import signing
-    from .config import RunConfig
-    from .train import batch_felts, load_dataset
-
     signing.load_secret(key)  # a bad key file fails before any work
     if not (1 <= len(name) <= P.MAX_OWNER_NAME and name.isprintable()):
         raise ArtifactError(f"--name must be 1..{P.MAX_OWNER_NAME} printable characters")
@@ -84,8 +82,6 @@ class Handoffs:
 def read_handoff(path: Path) -> tuple[dict, list[list[str]]]:
     """An owner's handoff, its signature and proof of possession checked, its batches hashing to the
     root it signed. Raises HandoffError."""
-    from verifier.claims import is_felt
-
     try:
         h = read_json(path, max_bytes=MAX_HANDOFF)
     except ArtifactError as e:

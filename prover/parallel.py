@@ -24,8 +24,8 @@ def _init_worker(threads: int) -> None:
 
 
 def _prove_one(root: str, c: int) -> tuple[int, float]:
-    from circuits import pipeline
-    from .run import RunDir
+    from zkpot.circuits import pipeline
+    from zkpot.prover.run import RunDir
 
     run = RunDir(Path(root))
     start = time.perf_counter()

@@ -9,21 +9,20 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from circuits import derive, srs as srs_mod
-from circuits.artifacts import atomic_path, read_json, write_json
-from models import zoo
-from models.step import frozen_of, layout_of, select
-from verifier import protocol as P
-
-from .config import RunConfig
-from .sizing import AUTO
+from zkpot.circuits import derive
+from zkpot.circuits import srs as srs_mod
+from zkpot.models import zoo
+from zkpot.models.step import frozen_of, layout_of, select
+from zkpot.prover.config import RunConfig
+from zkpot.prover.sizing import AUTO
+from zkpot.prover.train import build_model, frozen_claims
+from zkpot.spec import protocol as P
+from zkpot.spec.artifacts import atomic_path, read_json, write_json
 
 
 def claims_of(cfg: RunConfig, features: int, outputs: int) -> tuple[dict, dict]:
     """The circuit claims a run of `cfg` on data of this width will make, and the values of its frozen
     parameters (the base model's, or the seeded initialisation's: constants of the step graph)."""
-    from prover.train import build_model, frozen_claims
-
     cfg.validate()
     module = build_model(cfg, features, outputs)
     layout = layout_of(module, cfg.batch_size, features, outputs, cfg.momentum > 0, select(module, cfg.train))

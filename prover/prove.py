@@ -12,26 +12,27 @@ import time
 import onnx
 import torch
 
-from circuits import pipeline, srs as srs_mod
-from circuits.artifacts import ArtifactError, read_json, sha256_file, write_json
-from models.step import Layout
-from verifier.schedule import schedule
-
-from verifier import protocol as P
-from verifier.protocol import FORMAT
-
-from .config import RunConfig
-from .run import RunDir, proof_name
-from .train import base_module, frozen_claims
-
+from zkpot.circuits import pipeline
+from zkpot.circuits import srs as srs_mod
+from zkpot.models.step import Layout
+from zkpot.prover.config import RunConfig, chunks_of
+from zkpot.prover.fold import check_foldable
+from zkpot.prover.run import RunDir, proof_name
+from zkpot.prover.train import base_module, frozen_claims
+from zkpot.spec import protocol as P
+from zkpot.spec.artifacts import ArtifactError, read_json, sha256_file, write_json
+from zkpot.spec.protocol import FORMAT
 
 
-def chunks_of(run: RunDir) -> list[list[tuple[int, int]]]:
-    """The run's schedule cut into proofs: chunk c holds steps c*S .. c*S+S-1 as (epoch, batch)."""
-    cfg = RunConfig.load(run.config)
-    order = schedule(len(read_json(run.partition)["batches"]), cfg.epochs, cfg.schedule_seed)
-    S = cfg.steps_per_proof
-    return [order[c * S : (c + 1) * S] for c in range(len(order) // S)]
+def check_fold_plan(run: RunDir, fan_in: int, pipelined: bool, keep_keys: bool) -> None:
+    """`prove --fold`: refuse a fold that cannot happen before hours of chunk proofs (`pipelined`: folded on
+    a Ray cluster as the proofs arrive, where this machine's memory does not count)."""
+    if pipelined and not keep_keys:
+        raise ArtifactError("--no-keep-keys deletes keys on this machine; Ray fold workers keep theirs in their own "
+                            "caches: drop it, or prove without --fold and run `zkpot fold --no-keep-keys` here")
+    if not run.srs.is_file():
+        raise ArtifactError(f"{run.srs} is missing: run `zkpot setup` first")
+    check_foldable(len(chunks_of(run)), run.srs, fan_in, memory=not pipelined)
 
 
 def prove_all(run: RunDir, on_chunk=lambda c, n, seconds: None, jobs: int = 1,
@@ -63,14 +64,14 @@ def prove_all(run: RunDir, on_chunk=lambda c, n, seconds: None, jobs: int = 1,
     if fold_fan_in and executor != "ray":
         raise ValueError("folding while proving needs --executor ray; locally, fold after proving")
     if executor == "ray":
-        from .ray_exec import prove_ray
+        from zkpot.prover.ray_exec import prove_ray
 
         prove_ray(run, todo, address, finished, provers=jobs if jobs > 1 else None, fold_fan_in=fold_fan_in,
                   on_node=on_node)
     elif executor != "local":
         raise ValueError(f"unknown executor {executor!r}: use local or ray")
     elif jobs > 1:
-        from .parallel import prove_parallel
+        from zkpot.prover.parallel import prove_parallel
 
         prove_parallel(run, todo, jobs, finished)
     else:

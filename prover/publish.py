@@ -15,13 +15,15 @@ from pathlib import Path
 
 from py_ecc.bls import G2ProofOfPossession as bls
 
-from circuits.artifacts import ArtifactError, atomic_path, sha256_file
-from verifier.bundle import Rejected, check_files, load_manifest, path_in
-from verifier.package import PACKAGE, PACKAGE_FORMAT, SIGNATURES, aggregation_vks, canonical_json, load_package
-from verifier.protocol import SRS_IDENTITY
-from verifier.signature import SCHEME, SIGNATURES_FORMAT, check_aggregate, parse_signatures, short
-
-from . import evm as evm_mod, signing
+from zkpot.prover import evm as evm_mod
+from zkpot.prover import signing
+from zkpot.spec.artifacts import ArtifactError, atomic_path, sha256_file
+from zkpot.spec.bundle import check_files, load_manifest, path_in
+from zkpot.spec.canonical import canonical_json
+from zkpot.spec.errors import Rejected
+from zkpot.spec.package import PACKAGE, SIGNATURES, aggregation_vks, load_package
+from zkpot.spec.protocol import PACKAGE_FORMAT, SRS_IDENTITY
+from zkpot.spec.signature import SCHEME, SIGNATURES_FORMAT, check_aggregate, parse_signatures, short
 
 
 def bundle_dir(source: Path) -> Path:

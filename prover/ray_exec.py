@@ -23,10 +23,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from circuits.artifacts import ArtifactError, atomic_path
-from circuits.pipeline import CircuitError
-from prover.fold import check_foldable, check_memory, fold_node, node_made, node_path, ready, vk_name
-
+from zkpot.circuits.pipeline import CircuitError
+from zkpot.prover.config import chunks_of
+from zkpot.prover.fold import check_foldable, check_memory, fold_node, node_made, node_path, ready, vk_name
+from zkpot.spec.artifacts import ArtifactError, atomic_path
 
 FOLD_RESOURCE = "zkpot_fold"
 
@@ -44,7 +44,7 @@ class _Prover:
             (self.dir / name).write_bytes(ray.get(ref))
 
     def prove(self, c: int, witness: bytes) -> tuple[int, bytes, float]:
-        from circuits import pipeline
+        from zkpot.circuits import pipeline
 
         w, out = self.dir / f"witness_{c}.json", self.dir / f"proof_{c}.json"
         w.write_bytes(witness)
@@ -91,8 +91,6 @@ def prove_ray(run, chunks: list[int], address: str | None = None, on_chunk=lambd
     except ImportError:
         raise ArtifactError("--executor ray needs Ray: pip install 'zkpot[ray]'") from None
     if fold_fan_in:  # the fold tree, refused now (before hours of proving) if the SRS does not fit it
-        from prover.prove import chunks_of
-
         levels = check_foldable(len(chunks_of(run)), run.srs, fold_fan_in, memory=False)
     else:
         levels = []

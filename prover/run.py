@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from verifier import protocol as P
+from zkpot.spec import protocol as P
 
 
 @dataclass(frozen=True)

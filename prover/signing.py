@@ -13,9 +13,9 @@ from pathlib import Path
 from py_ecc.bls import G2ProofOfPossession as bls
 from py_ecc.optimized_bls12_381 import curve_order as CURVE_ORDER
 
-from circuits.artifacts import ArtifactError, atomic_path
-from verifier.package import PACKAGE, SIGNATURES
-from verifier.signature import DOMAIN, SCHEME, signing_message
+from zkpot.spec.artifacts import ArtifactError, atomic_path
+from zkpot.spec.package import PACKAGE, SIGNATURES
+from zkpot.spec.signature import DOMAIN, SCHEME, signing_message
 
 KEY_FORMAT = "zkpot/bls12-381-secret-key-1"
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from verifier.fold_tree import GB, meminfo
-from verifier.protocol import MAX_LOGROWS
+from zkpot.spec.fold_plan import GB, meminfo
+from zkpot.spec.protocol import MAX_LOGROWS
 
 # Peak memory of ezkl 22.3.0's prove at logrows 15, doubling per logrow: 668 MB for the logreg
 # reference (bench/results/tune.md: 668, 1301, 2521 MB at logrows 15, 16, 17).

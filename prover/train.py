@@ -15,62 +15,39 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+import ezkl
 import numpy as np
 import torch
-import ezkl
 from safetensors.torch import save_file
 
-from circuits import derive, pipeline
-from circuits.artifacts import atomic_path, read_json, write_json
-from models import backbone, data as datasets
-from models import zoo
-from models.losses import LOSSES, encode_labels
-from models.step import Layout, Optimizer, SALT_WORDS, flatten, frozen_of, layout_of, make_step, select, unflatten
-from verifier.model_check import frozen_digest
-from verifier import protocol as P
-from verifier.schedule import schedule
-
-from .commit import (batch_vector, commitment, load_or_create_master_key, partition, private_seed, salt_values,
-                     salt_words, to_felts)
-from . import sizing
-from .config import RunConfig
-from .run import RunDir
+from zkpot.circuits import derive, pipeline
+from zkpot.models import zoo
+from zkpot.models.losses import LOSSES
+from zkpot.models.step import Layout, Optimizer, flatten, frozen_of, layout_of, make_step, select, unflatten
+from zkpot.prover import sizing
+from zkpot.prover.commit import (
+    batch_felts,
+    batch_vector,
+    commitment,
+    load_or_create_master_key,
+    partition,
+    private_seed,
+    salt_values,
+    salt_words,
+    to_felts,
+)
+from zkpot.prover.config import RunConfig
+from zkpot.prover.dataset import load_dataset
+from zkpot.prover.owner import load_handoffs
+from zkpot.prover.run import RunDir
+from zkpot.spec import protocol as P
+from zkpot.spec.artifacts import atomic_path, read_json, write_json
+from zkpot.spec.schedule import schedule
+from zkpot.spec.weights import frozen_digest, merge_adapters
 
 
 class TrainError(RuntimeError):
     """Training cannot go on; the message says why and what to change."""
-
-
-def _out_features(cfg: RunConfig, y: np.ndarray) -> int:
-    """The model's output width: the declared classes for ce (labels present can miss one), else the labels'."""
-    if cfg.loss != "ce":
-        return 1 if y.ndim == 1 else y.shape[1]
-    seen = int(np.nanmax(y)) + 1 if y.size else 1
-    if cfg.classes is None:
-        return seen
-    if seen > cfg.classes:
-        raise datasets.DataError(f"a label is {seen - 1}, outside the {cfg.classes} classes --classes declares (0..{cfg.classes - 1})")
-    return cfg.classes
-
-
-def load_dataset(cfg: RunConfig, rows_seed: int, out: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
-    """Validated features, standardised and clipped into the declared bound; labels encoded for the
-    loss; the model's output width (`out`, or the data's). `rows_seed` is private: which rows a --rows
-    run uses is hidden."""
-    X, y = datasets.load(cfg.data, cfg.label)
-    datasets.validate(X, y)
-    if cfg.features is not None:
-        X = X[:, : cfg.features]
-    if cfg.rows is not None:
-        if cfg.rows > len(X):
-            raise datasets.DataError(f"asked for {cfg.rows} rows, the dataset has {len(X)}")
-        keep = np.sort(np.random.default_rng(rows_seed).permutation(len(X))[: cfg.rows])
-        X, y = X[keep], y[keep]
-    out = _out_features(cfg, y) if out is None else out
-    if cfg.backbone:  # a frozen backbone outside the circuit: its features are the committed data
-        X = backbone.features(Path(cfg.backbone), X)
-    X = np.clip(datasets.standardise(X), -cfg.feature_bound, cfg.feature_bound)
-    return X.astype(np.float32), encode_labels(cfg.loss, y, out), out
 
 
 def build_model(cfg: RunConfig, in_features: int, out_features: int) -> torch.nn.Module:
@@ -104,7 +81,7 @@ def initial_state(layout: Layout, module: torch.nn.Module) -> torch.Tensor:
     return torch.cat([w, torch.zeros_like(w)]) if layout.momentum else w
 
 
-def float_run(step, state0, X, Y, parts, order, salt_len=SALT_WORDS):
+def float_run(step, state0, X, Y, parts, order, salt_len=P.SALT_WORDS):
     """The same schedule in float32 torch: the reference the fixed-point run is compared with."""
     state, trace = torch.cat([state0, torch.zeros(salt_len)]), []
     for _, b in order:
@@ -137,8 +114,6 @@ def prepare(run: RunDir, cfg: RunConfig, progress=print, memory_gb: float | None
     run.private.mkdir(mode=0o700, parents=True, exist_ok=True)
     master = load_or_create_master_key(run.master_key)
     if cfg.owners:  # several owners' committed batches (prover/owner.py), checked before any work
-        from .owner import load_handoffs
-
         owned = load_handoffs([Path(p) for p in cfg.owners], cfg)
         X, Y, out, parts = owned.X, owned.Y, owned.label_width, owned.parts
     else:
@@ -269,10 +244,6 @@ def _ezkl_compiling(name: str):
         log.propagate = propagate
 
 
-def batch_felts(X, Y, parts, b: int, master: bytes, scale: int) -> list[str]:
-    return to_felts(batch_vector(X, Y, parts[b], salt_values(salt_words(master, "batch", b), scale)), scale)
-
-
 def batch_source(run: RunDir, cfg: RunConfig, X, Y, parts, master: bytes):
     """b -> batch b's field elements: the owners' own vectors (their salts) in a run on owners' data,
     else made here from the rows and this run's master key."""
@@ -335,7 +306,7 @@ def fixed_point_run(run: RunDir, on_step=lambda t, n: None) -> dict:
             run.witness(c).unlink()  # never leave a witness a resumed run would trust
             raise
         state = w["outputs"][0]
-        values = torch.tensor([ezkl.felt_to_float(f, cfg.scale) for f in state[:-SALT_WORDS]])
+        values = torch.tensor([ezkl.felt_to_float(f, cfg.scale) for f in state[:-P.SALT_WORDS]])
         try:
             check_bound(cfg, f"the state after step {(c + 1) * S - 1} (chunk {c})", values)
         except TrainError:
@@ -359,8 +330,6 @@ def finish(run, cfg, layout, state, X, Y, parts, order) -> dict:
     adapters = cfg.model_spec(layout.features, layout.label_width).get("adapters")
     if adapters:  # the release as one plain model: each adapter merged into its layer
         from safetensors.numpy import save_file as save_numpy
-
-        from verifier.model_check import merge_adapters
 
         full = {k: v.numpy() for k, v in {**frozen_of(module, layout), **trained}.items()}
         with atomic_path(run.final_merged, mode=0o600) as tmp:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pyrevm
 
-from prover.evm import CODE_LIMIT, find_solc
+from zkpot.prover.evm import CODE_LIMIT, find_solc
 
 ME = "0x" + "11" * 20
 

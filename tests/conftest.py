@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from prover import train as tr
-from prover.config import RunConfig
-from prover.keys import setup
-from prover.prove import prove_all
-from prover.run import RunDir
+from zkpot.prover import train as tr
+from zkpot.prover.config import RunConfig
+from zkpot.prover.keys import setup
+from zkpot.prover.prove import prove_all
+from zkpot.prover.run import RunDir
 
 # CLI subprocesses see CI's width (no tty: rich assumes 80 columns unless told), whatever this terminal is.
 os.environ["COLUMNS"] = "80"
@@ -70,7 +70,7 @@ def bundle(run_a, tmp_path) -> Path:
 def rehash(public: Path) -> None:
     """Re-seal the manifest after tampering, as a cheating prover would: the file hashes then
     say nothing, and the deeper checks must catch the change."""
-    from circuits.artifacts import sha256_file
+    from zkpot.spec.artifacts import sha256_file
 
     m = json.loads((public / "manifest.json").read_text())
     m["files"] = {name: sha256_file(public / name) for name in m["files"] if (public / name).exists()}

@@ -9,7 +9,7 @@ import pytest
 
 
 def zkpot(*args, cwd=None):
-    r = subprocess.run([sys.executable, "-m", "cli", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+    r = subprocess.run([sys.executable, "-m", "zkpot.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd)
     assert "Traceback" not in r.stdout + r.stderr, r.stderr
     return r
 

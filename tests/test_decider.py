@@ -4,7 +4,7 @@ accumulators whose errors cancel under equal weights."""
 import pytest
 from py_ecc import optimized_bn128 as bn
 
-from verifier import decider
+from zkpot.verifier import decider
 
 S = 0x1234567890ABCDEF  # the "trapdoor" of this test's G2 points
 G2, S_G2 = bn.G2, bn.multiply(bn.G2, S)

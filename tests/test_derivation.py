@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from circuits import derive, pipeline
-from verifier import protocol as P
+from zkpot.circuits import derive, pipeline
+from zkpot.spec import protocol as P
 
 
 def fake_ezkl(monkeypatch, logrows_of: dict, calls: list):

@@ -7,7 +7,7 @@ import shutil
 from safetensors.torch import load_file, save_file
 
 from tests.conftest import edit_manifest, rehash
-from verifier.verify import verify_bundle
+from zkpot.verifier.verify import verify_bundle
 
 
 def failed_checks(public) -> set[tuple[str, int | None]]:
@@ -32,7 +32,7 @@ def test_a_second_verification_imports_no_torch(run_a):
     from pathlib import Path
 
     assert verify_bundle(run_a.public, allow_insecure_dev_srs=True).ok  # derives (and caches) the circuit
-    code = ("import sys, cli; from verifier.verify import verify_bundle; "
+    code = ("import sys, zkpot.cli; from zkpot.verifier.verify import verify_bundle; "
             f"assert verify_bundle({str(run_a.public)!r}, allow_insecure_dev_srs=True).ok; "
             "sys.exit(int('torch' in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1]).returncode == 0

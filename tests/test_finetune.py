@@ -12,8 +12,8 @@ from safetensors.numpy import load_file, save_file
 from tests.adversarial.helpers import failures, manifest as _manifest
 from tests.conftest import HEAD_ONLY, SMALL, edit_manifest, make_run, rehash
 from tests.test_cli import zkpot
-from verifier.model_check import frozen_digest
-from verifier.verify import verify_bundle
+from zkpot.spec.weights import frozen_digest
+from zkpot.verifier.verify import verify_bundle
 
 FROZEN = ["net.0.weight", "net.0.bias"]
 
@@ -249,7 +249,7 @@ def run_bb(tmp_path_factory):
 def test_backbone_run_is_never_valid_and_says_why(run_bb):
     """The proofs and every derived claim hold, but the features' origin is the owner's word: the
     verdict is PROOFS VERIFY, CLAIMS NOT BOUND, naming the backbone."""
-    from verifier import protocol as P
+    from zkpot.spec import protocol as P
 
     report = verify_bundle(run_bb.public, allow_insecure_dev_srs=True)
     assert not report.failures and report.verdict == P.UNBOUND, report.failures
@@ -283,7 +283,7 @@ def _edit_run(public, fn):
 
 
 def _swap_width(public):
-    from models.backbone import describe
+    from zkpot.models.backbone import describe
 
     _backbone(public / "backbone.onnx", 30, 5)
     _edit_run(public, lambda r: r.update(backbone=describe(public / "backbone.onnx")))

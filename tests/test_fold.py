@@ -13,16 +13,16 @@ import shutil
 import ezkl
 import pytest
 
-from circuits.artifacts import sha256_file
-from prover import train as tr
-from prover.config import RunConfig
-from prover.fold import DiskSpaceError, check_disk, fold
-from prover.keys import setup
-from prover.prove import prove_all
-from prover.run import RunDir
+from zkpot.spec.artifacts import sha256_file
+from zkpot.prover import train as tr
+from zkpot.prover.config import RunConfig
+from zkpot.prover.fold import DiskSpaceError, check_disk, fold
+from zkpot.prover.keys import setup
+from zkpot.prover.prove import prove_all
+from zkpot.prover.run import RunDir
 from tests.conftest import SMALL, edit_manifest, rehash
-from verifier import decider
-from verifier.verify import verify_bundle
+from zkpot.verifier import decider
+from zkpot.verifier.verify import verify_bundle
 
 ONE_CHUNK = {**SMALL, "steps_per_proof": 4}
 
@@ -53,7 +53,7 @@ def ray_folded(tmp_path_factory) -> tuple[RunDir, list]:
     a Ray task on a node offering `zkpot_fold` as soon as its chunk proof is back; `fold` then only
     records the tree (it fails here if it aggregates). One aggregation serves every fold test."""
     ray = pytest.importorskip("ray", reason="ray is not installed (pip install -e '.[ray]')")
-    from circuits import pipeline
+    from zkpot.circuits import pipeline
 
     rd, nodes = proved_run(tmp_path_factory.mktemp("folded")), []
     with pytest.MonkeyPatch.context() as mp:
@@ -248,10 +248,10 @@ def test_aggregation_vk_that_cannot_be_derived_here(folded, folded_copy, tmp_pat
     be bound here. With the chunk proofs in the bundle, they are verified instead against the derived
     step vk, and the report says so (VALID: every claim is still bound); without them the verdict is
     CANNOT CHECK HERE (exit 4), not INVALID."""
-    import verifier.rebuild
+    import zkpot.verifier.rebuild as rebuild
 
     monkeypatch.setenv("ZKPOT_CACHE", str(tmp_path / "empty-cache"))
-    monkeypatch.setattr(verifier.rebuild, "available_gb", lambda: 1.0)
+    monkeypatch.setattr(rebuild, "available_gb", lambda: 1.0)
     report, failed = checks(folded_copy, srs=folded.srs)
     assert report.ok and "proofs" in [n for n, _ in report.passed] and "fold" not in [n for n, _ in report.passed]
     assert any("run proof was not used" in w for w in report.warnings)
@@ -367,7 +367,7 @@ def test_two_level_fold_with_a_forged_level1_accumulator(tmp_path_factory):
     assert [[n["children"] for n in level] for level in tree["levels"]] == [[[0, 1], [2]], [[0, 1]]]
     assert {n["logrows"] for level in tree["levels"] for n in level} == {22}  # the 1-child node too: no SRS downsizing
     top = run.public / tree["levels"][-1][0]["proof"]
-    from circuits import pipeline
+    from zkpot.circuits import pipeline
 
     assert pipeline.verify_aggr(top, run.public / tree["levels"][-1][0]["vk"], 22, run.public / "kzg.srs")
     report, failed = checks(run.public, bind=False)
@@ -380,8 +380,8 @@ def test_two_level_fold_with_a_forged_level1_accumulator(tmp_path_factory):
 
 
 def test_fold_refuses_what_does_not_fit(run_a):
-    from circuits.artifacts import ArtifactError
-    from prover.fold import check_memory
+    from zkpot.spec.artifacts import ArtifactError
+    from zkpot.prover.fold import check_memory
 
     with pytest.raises(ArtifactError, match=r"needs about \d+ GB.*larger machine"):
         check_memory(64)  # logrows 27: far beyond any machine here
@@ -396,8 +396,8 @@ def test_fold_refuses_an_srs_larger_than_its_tree(tmp_path):
     ezkl cuts a larger one down on every load (a serial FFT over 2^k points, 45+ min from 22 to 21)."""
     import struct
 
-    from circuits.artifacts import ArtifactError
-    from prover.fold import check_srs
+    from zkpot.spec.artifacts import ArtifactError
+    from zkpot.prover.fold import check_srs
 
     big = tmp_path / "k22.srs"  # sparse: only logrows_of's header and size matter here
     with open(big, "wb") as f:
@@ -414,12 +414,12 @@ def test_fold_refuses_a_key_the_disk_cannot_hold(tmp_path, monkeypatch):
     import shutil as sh
 
     real = sh.disk_usage
-    monkeypatch.setattr("prover.fold.shutil.disk_usage", lambda p: real(p)._replace(free=3 << 30))
+    monkeypatch.setattr("zkpot.prover.fold.shutil.disk_usage", lambda p: real(p)._replace(free=3 << 30))
     with pytest.raises(DiskSpaceError, match=r"logrows 21 needs about 9.4 GB of disk, .* has 3.0 GB free"):
         check_disk(21, tmp_path / "not" / "made" / "yet")
     with pytest.raises(DiskSpaceError, match="logrows 22 needs about 18.2 GB"):
         check_disk(22, tmp_path)
-    monkeypatch.setattr("prover.fold.shutil.disk_usage", lambda p: real(p)._replace(free=10 << 30))
+    monkeypatch.setattr("zkpot.prover.fold.shutil.disk_usage", lambda p: real(p)._replace(free=10 << 30))
     check_disk(21, tmp_path)
 
 
@@ -429,9 +429,9 @@ def test_fold_without_keeping_keys(folded, tmp_path, monkeypatch):
     copy's level vk is removed so the resumed fold fetches the key (its node is kept, not re-proved)."""
     import os
 
-    from circuits.srs import cache_dir
+    from zkpot.spec import cache as cache_mod
 
-    cache, session = tmp_path / "cache", cache_dir()
+    cache, session = tmp_path / "cache", cache_mod.root()
     for f in (session / "aggregation").rglob("*"):
         if f.is_file():
             (cache / f.relative_to(session)).parent.mkdir(parents=True, exist_ok=True)
@@ -465,8 +465,8 @@ def test_cli_binds_the_folded_bundles_keys(folded):
 
 def test_fold_nodes_are_ready_once_their_inputs_exist():
     """What the Ray executor submits while chunks are still being proved (5 chunks, fan-in 2)."""
-    from prover.fold import ready
-    from verifier.fold_tree import plan
+    from zkpot.prover.fold import ready
+    from zkpot.spec.fold_plan import plan
 
     levels = plan(5, 2)  # level 1: [0,1] [2,3] [4]; level 2: [0,1] [2]; level 3: [0,1]
     have = lambda made: lambda d, i: (d, i) in made
@@ -492,7 +492,7 @@ def test_ray_refuses_a_cluster_that_cannot_fold(folded, tmp_path, monkeypatch):
     """A cluster without the `zkpot_fold` resource is refused before any proving."""
     import ray
 
-    from circuits.artifacts import ArtifactError
+    from zkpot.spec.artifacts import ArtifactError
 
     rd = RunDir(tmp_path / "run")
     shutil.copytree(folded.root, rd.root)
@@ -516,7 +516,7 @@ def on_chain(folded, tmp_path_factory):
     """`publish --evm` of the folded run, its run-proof verifier and ZkpotRun deployed in one EVM."""
     import time
 
-    from prover.publish import publish
+    from zkpot.prover.publish import publish
     from tests.chain import Chain, abi_args, require_solc
 
     require_solc()

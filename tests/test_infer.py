@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from prover.infer import prove_inference
-from prover.run import RunDir
+from zkpot.prover.infer import prove_inference
+from zkpot.prover.run import RunDir
 from tests.adversarial.helpers import failures
 from tests.conftest import rehash
 from tests.test_cli import zkpot
-from verifier import protocol as P
-from verifier.verify import verify_bundle
+from zkpot.spec import protocol as P
+from zkpot.verifier.verify import verify_bundle
 
 X2 = np.array([[1.5, -0.25, 0.0, 2.0, -3.0, 0.5, 1.0, -1.0], [-0.5, 0.75, 3.5, -2.0, 0.125, 0.0, -4.0, 4.0]])
 

@@ -8,7 +8,7 @@ import pytest
 from safetensors.torch import load_file, save_file
 
 from tests.test_cli import zkpot
-from verifier.verify import verify_bundle
+from zkpot.verifier.verify import verify_bundle
 
 
 def check(run, model, opening=None):

@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from models import zoo
-from models.data import DataError, load
-from models.losses import LabelError, encode_labels
-from models.step import Optimizer, SALT_WORDS, layout_of, make_step
-from verifier.schedule import schedule
+from zkpot.models import zoo
+from zkpot.models.data import DataError, load
+from zkpot.models.losses import LabelError, encode_labels
+from zkpot.models.step import Optimizer, layout_of, make_step
+from zkpot.spec.protocol import SALT_WORDS
+from zkpot.spec.schedule import schedule
 
 
 @pytest.mark.parametrize("name, loss, out", [("logreg", "bce", 1), ("mlp", "ce", 3), ("mlp", "mse", 2)])
@@ -98,7 +99,7 @@ def test_exported_chunk_is_the_torch_chunk(tmp_path):
     """The ONNX of S unrolled steps computes what torch computes (each batch input distinct)."""
     from onnx.reference import ReferenceEvaluator
 
-    from models.step import export_chunk, make_chunk
+    from zkpot.models.step import export_chunk, make_chunk
 
     module = zoo.build({"name": "mlp", "kwargs": {"in_features": 3, "hidden": [4], "out_features": 1}}, seed=0)
     layout = layout_of(module, 2, 3, 1, False)
@@ -118,10 +119,10 @@ def test_exported_chunk_is_the_torch_chunk(tmp_path):
 
 
 def test_the_verifier_knows_every_builtin_model_and_loss():
-    """The verifier names the built-in models and losses (verifier/protocol.py) without importing torch."""
-    from models.losses import LOSSES
-    from models.zoo import BUILTIN
-    from verifier import protocol
+    """The verifier names the built-in models and losses (spec/protocol.py) without importing torch."""
+    from zkpot.models.losses import LOSSES
+    from zkpot.models.zoo import BUILTIN
+    from zkpot.spec import protocol
 
     assert sorted(BUILTIN) == sorted(protocol.BUILTIN_MODELS) and sorted(LOSSES) == sorted(protocol.LOSSES)
 

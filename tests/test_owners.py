@@ -17,19 +17,19 @@ from types import SimpleNamespace
 import ezkl
 import pytest
 
-from prover import signing
+from zkpot.prover import signing
 from tests.adversarial.helpers import failures, felt, manifest
 from tests.conftest import edit_manifest, rehash
-from verifier import protocol as P
-from verifier.owners import statement_bytes
-from verifier.verify import verify_bundle
+from zkpot.spec import protocol as P
+from zkpot.spec.owners import statement_bytes
+from zkpot.verifier.verify import verify_bundle
 
 REPO = Path(__file__).resolve().parents[1]
 ROWS = {"alice": 8, "bob": 4, "carol": 4, "dave": 4}   # dave: a non-member with data and a key of his own
 
 
 def zkpot(*args, cwd: Path, stdout=None):
-    r = subprocess.run([sys.executable, str(REPO / "cli.py"), *map(str, args)], capture_output=stdout is None,
+    r = subprocess.run([sys.executable, "-m", "zkpot.cli", *map(str, args)], capture_output=stdout is None,
                        stdout=stdout, text=True, cwd=cwd)
     assert "Traceback" not in (r.stdout or "") + (r.stderr or ""), r.stderr
     return r
@@ -137,7 +137,7 @@ def batches_of(public: Path) -> list[str]:
 
 
 def dave_batch(room) -> str:
-    from prover.commit import commitment
+    from zkpot.prover.commit import commitment
 
     handoff = json.loads((room.root / "dave" / "private" / "handoff.json").read_text())
     return commitment(handoff["batches"][0])
@@ -170,7 +170,7 @@ def test_owner_files_private_and_public(room):
 
 def test_trainer_used_the_owners_salts_not_its_own(room):
     """dataset.json's commitments are the owners' own (their salts), in owner order."""
-    from prover.commit import commitment
+    from zkpot.prover.commit import commitment
 
     mine = []
     for name in ("alice", "bob", "carol"):
@@ -424,9 +424,9 @@ FIELDS = [(k,) for k in P.OWNER_DOC] + [("statement", k) for k in P.OWNER_STATEM
 def test_any_changed_owner_field_is_rejected(room, owner, path, value):
     """Whatever an owner's entry field becomes (any type, any value), the statement check refuses it at
     `manifest` (its shape) or `owners` (its signature, its key, its slice), never with another error."""
-    from verifier.claims import check_shape
-    from verifier.errors import Rejected
-    from verifier.owners import check_owners
+    from zkpot.spec.claims import check_shape
+    from zkpot.spec.errors import Rejected
+    from zkpot.verifier.owners import check_owners
 
     m = json.loads((room.public / "manifest.json").read_text())
     doc = m["dataset"]["owners"][owner]

@@ -17,14 +17,16 @@ from py_ecc.bls import G2ProofOfPossession as bls
 from py_ecc.bls.g2_primitives import G1_to_pubkey, pubkey_to_G1
 from py_ecc.optimized_bls12_381 import G1 as BLS_G1, add, multiply, neg
 
-from circuits.artifacts import ArtifactError, sha256_file
-from prover import signing
-from prover.publish import cosign, publish
+from zkpot.spec.artifacts import ArtifactError, sha256_file
+from zkpot.prover import signing
+from zkpot.prover.publish import cosign, publish
 from tests.conftest import edit_manifest, make_run, rehash
-from verifier.bundle import Rejected, load_manifest
-from verifier.package import canonical_json, check_package
-from verifier.signature import signing_message
-from verifier.verify import verify_bundle
+from zkpot.spec.errors import Rejected
+from zkpot.spec.bundle import load_manifest
+from zkpot.spec.canonical import canonical_json
+from zkpot.verifier.vouch import check_package
+from zkpot.spec.signature import signing_message
+from zkpot.verifier.verify import verify_bundle
 
 
 @pytest.fixture(scope="session")
@@ -249,7 +251,7 @@ def test_key_files(tmp_path, keys):
 
 
 def zkpot(*args):
-    r = subprocess.run([sys.executable, "-m", "cli", *map(str, args)], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "zkpot.cli", *map(str, args)], capture_output=True, text=True)
     assert "Traceback" not in r.stdout + r.stderr, r.stderr
     return r
 
@@ -297,7 +299,7 @@ def test_vk_of_another_circuit_is_rejected_by_default(run_a, run_lr, tmp_path):
 
 def test_publish_evm_without_solc_says_so(run_a, tmp_path):
     env = {**os.environ, "PATH": os.path.dirname(sys.executable)}
-    r = subprocess.run([sys.executable, "-m", "cli", "publish", run_a.root, "--out", tmp_path / "p", "--evm"],
+    r = subprocess.run([sys.executable, "-m", "zkpot.cli", "publish", run_a.root, "--out", tmp_path / "p", "--evm"],
                        capture_output=True, text=True, env=env)
     assert r.returncode == 0 and "no solc available" in r.stderr, r.stderr
     meta = json.loads((tmp_path / "p" / "package.json").read_text())

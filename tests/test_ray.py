@@ -10,9 +10,9 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install -e '.[ray]')")
 
-from prover.prove import prove_all  # noqa: E402
-from prover.run import RunDir  # noqa: E402
-from verifier.verify import verify_bundle  # noqa: E402
+from zkpot.prover.prove import prove_all  # noqa: E402
+from zkpot.prover.run import RunDir  # noqa: E402
+from zkpot.verifier.verify import verify_bundle  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,9 @@ import math
 
 import pytest
 
-from prover import sizing, train as tr
-from prover.config import RunConfig
-from prover.run import RunDir
+from zkpot.prover import sizing, train as tr
+from zkpot.prover.config import RunConfig
+from zkpot.prover.run import RunDir
 from tests.conftest import SMALL
 
 
@@ -57,7 +57,7 @@ def test_auto_on_a_real_run(tmp_path):
     """The SMALL run (4 SGD steps) fits one chunk: with the budget its 4-step circuit needs, auto picks 4,
     and its step graph and settings are exactly those of an explicit --steps-per-proof 4 (what the
     verifier derives); with less than one step needs, it refuses in one line."""
-    from circuits.artifacts import read_json
+    from zkpot.spec.artifacts import read_json
 
     auto, fixed = RunDir(tmp_path / "auto"), RunDir(tmp_path / "fixed")
     tr.prepare(fixed, RunConfig(**{**SMALL, "steps_per_proof": 4}), progress=lambda *_: None)
@@ -75,7 +75,7 @@ def test_auto_on_a_real_run(tmp_path):
 
 
 def test_preregistration_needs_a_number(tmp_path):
-    from prover.preregister import preregister
+    from zkpot.prover.preregister import preregister
 
     with pytest.raises(ValueError, match="auto needs the run's step count"):
         preregister(RunConfig(**{**SMALL, "steps_per_proof": sizing.AUTO}), 8, 1, tmp_path / "reg")

@@ -11,9 +11,9 @@ import ezkl
 import pytest
 from py_ecc import optimized_bn128 as bn
 
-from circuits.artifacts import ArtifactError
-from verifier.bundle import Rejected
-from verifier.srs_check import check_srs
+from zkpot.spec.artifacts import ArtifactError
+from zkpot.spec.errors import Rejected
+from zkpot.verifier.srs_check import check_srs
 
 K = 6
 N = 1 << K
@@ -139,7 +139,7 @@ def test_truncated_srs(good, tmp_path):
 
 def zkpot(*args, cache: Path):
     env = {**os.environ, "ZKPOT_CACHE": str(cache)}
-    r = subprocess.run([sys.executable, "-m", "cli", *map(str, args)], capture_output=True, text=True, env=env)
+    r = subprocess.run([sys.executable, "-m", "zkpot.cli", *map(str, args)], capture_output=True, text=True, env=env)
     assert "Traceback" not in r.stdout + r.stderr, r.stderr
     return r
 

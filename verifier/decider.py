@@ -15,6 +15,8 @@ from py_ecc import optimized_bn128 as bn
 from py_ecc.fields import optimized_bn128_FQ as FQ
 from py_ecc.fields import optimized_bn128_FQ2 as FQ2
 
+from zkpot.spec.felts import felt_to_int
+
 LIMBS, LIMB_BITS = 4, 68
 ACC_INSTANCES = 4 * LIMBS
 _Q = bn.field_modulus
@@ -23,10 +25,6 @@ _R_INV = pow(2**256 % _Q, -1, _Q)  # ezkl/halo2 store coordinates in Montgomery 
 
 class DeciderError(ValueError):
     """An accumulator that is malformed or fails the pairing check."""
-
-
-def felt_to_int(felt_le_hex: str) -> int:
-    return int.from_bytes(bytes.fromhex(felt_le_hex), "little")
 
 
 def accumulator(instances: list[str]) -> tuple[tuple, tuple]:

@@ -16,13 +16,15 @@ from pathlib import Path
 
 import ezkl
 
-from circuits import derive, pipeline
-from circuits.artifacts import ArtifactError, read_json
-
-from . import protocol as P
-from .claims import is_felt
-from .errors import BadInput, Rejected
-from .model_check import frozen_weights
+from zkpot.circuits import derive, pipeline
+from zkpot.spec import protocol as P
+from zkpot.spec.artifacts import ArtifactError, read_json
+from zkpot.spec.errors import BadInput, Rejected, need
+from zkpot.spec.felts import is_felt
+from zkpot.spec.proofs import read_instances
+from zkpot.spec.weights import frozen_weights
+from zkpot.verifier.derive import derived
+from zkpot.verifier.read import full_srs_of
 
 
 def inference_dir(path: Path) -> Path:
@@ -38,26 +40,25 @@ def read_claim(directory: Path) -> dict:
     except ArtifactError as e:
         raise Rejected("inference", str(e)) from None
 
-    def need(ok, what):
-        if not ok:
-            raise Rejected("inference", f"{P.INFERENCE}: {what}")
+    def field(ok: bool, what: str) -> None:
+        need("inference", ok, f"{P.INFERENCE}: {what}")
 
-    need(isinstance(doc, dict) and doc.get("format") == P.INFERENCE_FORMAT, f"not a {P.INFERENCE_FORMAT} document")
+    field(isinstance(doc, dict) and doc.get("format") == P.INFERENCE_FORMAT, f"not a {P.INFERENCE_FORMAT} document")
     rows = doc.get("rows")
-    need(isinstance(rows, int) and not isinstance(rows, bool) and 1 <= rows <= P.MAX_INFERENCE_ROWS,
+    field(isinstance(rows, int) and not isinstance(rows, bool) and 1 <= rows <= P.MAX_INFERENCE_ROWS,
          f"rows must be an integer in 1..{P.MAX_INFERENCE_ROWS}")
-    need(is_felt(doc.get("final_commitment")), "final_commitment must be a field element")
-    need(doc.get("proof") == P.INFERENCE_PROOF, f"proof must be {P.INFERENCE_PROOF}")
+    field(is_felt(doc.get("final_commitment")), "final_commitment must be a field element")
+    field(doc.get("proof") == P.INFERENCE_PROOF, f"proof must be {P.INFERENCE_PROOF}")
     x = doc.get("input")
-    need(isinstance(x, dict) and x.get("visibility") in P.INPUT_VISIBILITIES,
+    field(isinstance(x, dict) and x.get("visibility") in P.INPUT_VISIBILITIES,
          f"input.visibility must be one of {', '.join(P.INPUT_VISIBILITIES)}")
     if x["visibility"] == "public":
-        need(set(x) == {"visibility", "values", "salt"} and _matrix(x["values"], rows)
+        field(set(x) == {"visibility", "values", "salt"} and _matrix(x["values"], rows)
              and isinstance(x["salt"], list) and len(x["salt"]) == P.SALT_WORDS and all(is_felt(s) for s in x["salt"]),
              f"public input must be {{values: {rows} rows of numbers, salt: {P.SALT_WORDS} field elements}}")
     else:
-        need(set(x) == {"visibility"}, "a hidden input lists no values")
-    need(_matrix(doc.get("prediction"), rows), f"prediction must be {rows} rows of numbers")
+        field(set(x) == {"visibility"}, "a hidden input lists no values")
+    field(_matrix(doc.get("prediction"), rows), f"prediction must be {rows} rows of numbers")
     return doc
 
 
@@ -86,8 +87,6 @@ def input_hash(values: list[list[float]], salt: list[str], scale: int) -> str:
 
 def check_inference(b, directory: Path, opening: Path | None, report, say) -> list[list[float]]:
     """Every check of the module docstring, on bundle `b` (already verified); returns the prediction."""
-    from .verify import _derive, full_srs  # (verify.py imports this module lazily)
-
     directory = inference_dir(directory)
     doc = read_claim(directory)
     run, rows = b.m["run"], doc["rows"]
@@ -97,25 +96,20 @@ def check_inference(b, directory: Path, opening: Path | None, report, say) -> li
     claims = derive.inference_claims(run, rows)
     frozen = frozen_weights(b.path(b.m["base"]["file"]), b.m, "frozen") if run["frozen"]["names"] else None
     say(f"deriving the inference circuit for {rows} row(s) from the run's claims (cached once derived)")
-    onnx = _derive("infer-circuit", "cannot trace the run's model", derive.derived_onnx, claims, frozen)
-    settings = _derive("infer-circuit", "the claims give no inference circuit", derive.derived_settings, claims, onnx)
+    onnx = derived("infer-circuit", "cannot trace the run's model", derive.derived_onnx, claims, frozen)
+    settings = derived("infer-circuit", "the claims give no inference circuit", derive.derived_settings, claims, onnx)
     s = read_json(settings)
     k, out_scale = s["run_args"]["logrows"], s["model_output_scales"][0]
     if k > b.srs["logrows"]:
         raise Rejected("infer-circuit", f"the inference circuit needs logrows {k}, the run's SRS has {b.srs['logrows']}")
-    vk = _derive("infer-circuit", "cannot set up the inference circuit", derive.derived_vk, claims, onnx,
-                 lambda: full_srs(b), b.srs["sha256"])
+    vk = derived("infer-circuit", "cannot set up the inference circuit", derive.derived_vk, claims, onnx,
+                 lambda: full_srs_of(b), b.srs["sha256"])
     report.passed.append(("infer-circuit", f"the model's prediction on {rows} row(s), derived from the run's claims "
                                            f"(logrows {k}; vk from the run's SRS)"))
 
     proof = directory / P.INFERENCE_PROOF
     width = run["layout"]["label_width"]  # the model's outputs per row
-    try:
-        inst = read_json(proof, max_bytes=P.MAX_PROOF)["instances"]
-        assert isinstance(inst, list) and len(inst) == 1 and all(isinstance(h, str) for h in inst[0])
-        inst = inst[0]
-    except (ArtifactError, KeyError, TypeError, AssertionError):
-        raise Rejected("infer-proof", f"{P.INFERENCE_PROOF} unreadable or its instances malformed") from None
+    inst = read_instances(proof, "infer-proof")
     if not pipeline.verify(proof, settings, vk, b.path(b.m["srs"]["file"])):
         raise Rejected("infer-proof", f"{P.INFERENCE_PROOF} does not verify against the derived inference vk")
     if len(inst) != 2 + rows * width:  # (a proof of the derived circuit cannot have another count)

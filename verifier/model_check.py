@@ -3,60 +3,24 @@ with the state's salt, against the bundle's commitment: the base model with its 
 released model with the final opening its owner hands over (the bundle itself stays hiding)."""
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 import ezkl
 import numpy as np
-from safetensors.numpy import load_file
 
-from circuits.artifacts import ArtifactError, read_json
-
-from . import protocol as P
-from .claims import is_felt
-from .errors import Rejected
-
-
-def frozen_digest(arrays: dict[str, np.ndarray]) -> str:
-    """sha256 of frozen parameters, in order: each one's [name, shape] as JSON, then its float32
-    values little-endian (the shape fixes their length, so the encoding is unambiguous)."""
-    h = hashlib.sha256()
-    for name, a in arrays.items():
-        a = np.ascontiguousarray(a, dtype="<f4")
-        h.update(json.dumps([name, list(a.shape)]).encode() + a.tobytes())
-    return h.hexdigest()
-
-
-def _load(path: Path, check: str) -> dict[str, np.ndarray]:
-    if not Path(path).is_file() or Path(path).stat().st_size > P.MAX_BASE:
-        raise Rejected(check, f"{Path(path).name}: missing, or larger than {P.MAX_BASE} bytes")
-    try:
-        return load_file(str(path))
-    except Exception as e:
-        raise Rejected(check, f"{Path(path).name} unreadable ({e.__class__.__name__})") from None
-
-
-def frozen_weights(path: Path, m: dict, check: str, weights: dict | None = None) -> dict[str, np.ndarray]:
-    """The parameters a model file holds that do not train, which must be exactly the claims' (names,
-    shapes and values, by sha256): they are constants of the step graph."""
-    weights = _load(path, check) if weights is None else weights
-    names = m["run"]["frozen"]["names"]
-    missing = [n for n in names if n not in weights]
-    if missing:
-        raise Rejected(check, f"{Path(path).name} has no parameter {missing[0]!r}, which the run claims frozen")
-    arrays = {n: weights[n] for n in names}
-    if frozen_digest(arrays) != m["run"]["frozen"]["sha256"]:
-        raise Rejected(check, f"{Path(path).name}: its frozen parameters are not the ones the claims name "
-                              "(run.frozen.sha256): a frozen weight was changed")
-    return arrays
+from zkpot.spec import protocol as P
+from zkpot.spec.artifacts import ArtifactError, read_json
+from zkpot.spec.errors import Rejected
+from zkpot.spec.felts import is_felt
+from zkpot.spec.layout import param_count, state_length
+from zkpot.spec.weights import LORA, frozen_weights, load_weights, merge_adapters
 
 
 def weight_felts(path: Path, m: dict, check: str, weights: dict | None = None) -> list[str]:
     """The trained parameters of a safetensors file (`weights`, if already loaded) in the layout's
     order, as the circuit's field elements; its frozen parameters must be the claims'."""
     layout, scale = m["run"]["layout"], m["run"]["scale"]
-    weights = _load(path, check) if weights is None else weights
+    weights = load_weights(path, check) if weights is None else weights
     try:
         flat = np.concatenate([weights[n].reshape(-1).astype(np.float64) for n in layout["names"]])
         shapes_ok = [tuple(weights[n].shape) for n in layout["names"]] == [tuple(s) for s in layout["shapes"]]
@@ -93,13 +57,13 @@ def check_release(m: dict, model: Path, opening: Path | None, base: Path) -> str
         state = read_json(opening, max_bytes=P.MAX_JSON).get("state")
     except (ArtifactError, AttributeError) as e:
         raise Rejected("model", f"opening unreadable ({e})") from None
-    n = sum(int(np.prod(s)) for s in m["run"]["layout"]["shapes"])
-    length = n * (2 if m["run"]["layout"]["momentum"] else 1) + P.SALT_WORDS
+    n = param_count(m["run"]["layout"]["shapes"])
+    length = state_length(n, m["run"]["layout"]["momentum"])
     if not (isinstance(state, list) and len(state) == length and all(is_felt(x) for x in state)):
         raise Rejected("model", f"the opening must list the final state's {length} field elements")
     if ezkl.poseidon_hash(state)[0] != m["final"]["commitment"]:
         raise Rejected("model", "the opening does not open the run's final commitment (another state or another salt)")
-    adapters, weights = m["run"]["model"].get("adapters"), _load(model, "model")
+    adapters, weights = m["run"]["model"].get("adapters"), load_weights(model, "model")
     if adapters and not any(k.endswith(LORA) for k in weights):
         return _check_merged(m, model, weights, state[:n], base, adapters["layers"])
     felts = weight_felts(model, m, "model", weights)
@@ -108,20 +72,6 @@ def check_release(m: dict, model: Path, opening: Path | None, base: Path) -> str
         raise Rejected("model", f"{Path(model).name} differs from the proved final state in {len(wrong)} of {n} "
                                 f"weights (first: #{wrong[0]})")
     return f"{Path(model).name} is the run's final state: its {n} weights and the opening hash to the final commitment"
-
-
-LORA = (".lora_a", ".lora_b")
-
-
-def merge_adapters(state: dict[str, np.ndarray], layers: list[str]) -> dict[str, np.ndarray]:
-    """A state dict with low-rank adapters as the plain model's: W + B A for each adapted layer.
-    Fixed-point values (multiples of 2^-scale, small) multiply and add exactly in float64, so the only
-    rounding is the final one to float32: anyone merging the same state gets the same bytes."""
-    out = {k: v for k, v in state.items() if not k.endswith(LORA)}
-    for layer in layers:
-        a, b = state[f"{layer}.lora_a"].astype(np.float64), state[f"{layer}.lora_b"].astype(np.float64)
-        out[f"{layer}.weight"] = (np.asarray(state[f"{layer}.weight"], np.float64) + b @ a).astype(np.float32)
-    return out
 
 
 def _check_merged(m: dict, model: Path, got: dict, trained: list[str], base: Path, layers: list[str]) -> str:

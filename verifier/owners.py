@@ -10,57 +10,10 @@ keys the verifier named. A signature says nothing unless the verifier chose the 
 """
 from __future__ import annotations
 
-from .errors import Rejected
-from . import protocol as P
-
-
-def statement_bytes(statement: dict) -> bytes:
-    """The one serialisation an owner signs (canonical JSON, as package.json)."""
-    from .package import canonical_json
-
-    return canonical_json(statement)
-
-
-def check_owner_shape(doc, where: str, check: str) -> None:
-    """Types and ranges of one owner document (hostile input); raises Rejected(check)."""
-    from .claims import is_felt
-    from .signature import PUBKEY_HEX, SCHEME, SIG_HEX
-
-    def need(ok: bool, what: str) -> None:
-        if not ok:
-            raise Rejected(check, f"{where}: {what}")
-
-    need(isinstance(doc, dict) and set(doc) == set(P.OWNER_DOC), f"must be an object with exactly {', '.join(P.OWNER_DOC)}")
-    s = doc["statement"]
-    need(isinstance(s, dict) and set(s) == set(P.OWNER_STATEMENT),
-         f"statement must have exactly {', '.join(P.OWNER_STATEMENT)}")
-    need(s["format"] == P.OWNER_FORMAT, f"statement format must be {P.OWNER_FORMAT}")
-    need(isinstance(s["name"], str) and 1 <= len(s["name"]) <= P.MAX_OWNER_NAME and s["name"].isprintable(),
-         f"statement name must be 1..{P.MAX_OWNER_NAME} printable characters")
-    need(is_felt(s["root"]), "statement root must be a field element")
-    for k in ("num_batches", "batch_size", "features", "label_width", "scale"):
-        need(isinstance(s[k], int) and not isinstance(s[k], bool) and s[k] >= 1, f"statement {k} must be a positive integer")
-    need(s["num_batches"] <= P.MAX_STEPS and s["scale"] <= 16, "statement num_batches or scale out of range")
-    need(isinstance(doc["public_key"], str) and bool(PUBKEY_HEX.match(doc["public_key"])), "public_key must be 96 hex digits")
-    for k in ("proof_of_possession", "signature"):
-        need(isinstance(doc[k], str) and bool(SIG_HEX.match(doc[k])), f"{k} must be 192 hex digits")
-    need(doc["scheme"] == SCHEME, f"scheme must be {SCHEME!r}")
-
-
-def check_signed(doc: dict, where: str, check: str) -> bytes:
-    """The owner's proof of possession and its signature on the statement hold; returns its public key."""
-    from py_ecc.bls import G2ProofOfPossession as bls
-
-    from .signature import check_possession, signing_message
-
-    pk = bytes.fromhex(doc["public_key"])
-    if not bls.KeyValidate(pk):
-        raise Rejected(check, f"{where}: public key is not a point of the G1 subgroup")
-    check_possession([pk], [bytes.fromhex(doc["proof_of_possession"])], check)
-    message = signing_message(statement_bytes(doc["statement"]), P.OWNER_DOMAIN)
-    if not bls.Verify(pk, message, bytes.fromhex(doc["signature"])):
-        raise Rejected(check, f"{where}: the signature does not verify on the statement for key {pk.hex()[:16]}…")
-    return pk
+from zkpot.spec import protocol as P
+from zkpot.spec.errors import Rejected
+from zkpot.spec.owners import check_signed
+from zkpot.spec.signature import short
 
 
 def slices(owners: list[dict], batches: list[str]) -> list[list[str]]:
@@ -77,8 +30,6 @@ def slices(owners: list[dict], batches: list[str]) -> list[list[str]]:
 
 
 def owner_label(doc: dict) -> str:
-    from .signature import short
-
     s = doc["statement"]
     return f"{s['name']} ({short(bytes.fromhex(doc['public_key']))}, {s['num_batches']} batch(es))"
 

@@ -16,12 +16,12 @@ from pathlib import Path
 import ezkl
 import onnx as onnx_lib
 
-from circuits import derive, pipeline
-from circuits.artifacts import atomic_path, read_json
-from circuits.srs import cache_dir
-
-from .errors import CannotCheck, Rejected
-from .fold_tree import available_gb, key_id, setup_gb
+from zkpot.circuits import derive, pipeline
+from zkpot.spec import cache
+from zkpot.spec.artifacts import atomic_path, read_json
+from zkpot.spec.errors import CannotCheck
+from zkpot.spec.fold_plan import available_gb, setup_gb
+from zkpot.verifier.derive import derived
 
 
 def derived_aggregation_vk(claims: dict, onnx: Path, full_srs, srs_sha256: str, fan_in: int, logrows: int,
@@ -37,7 +37,8 @@ def derived_aggregation_vk(claims: dict, onnx: Path, full_srs, srs_sha256: str, 
     circuit = derive.derived_circuit(claims, onnx)
     with tempfile.TemporaryDirectory(prefix="zkpot-rebuild-") as tmp:
         tmp = Path(tmp)
-        _ezkl("cannot set up the derived circuit", pipeline.setup, circuit, srs, tmp / "vk.key", tmp / "pk.key")
+        derived("vk", "cannot set up the derived circuit", pipeline.setup, circuit, srs, tmp / "vk.key", tmp / "pk.key",
+                traced=False)
         sample = _sample_proof(onnx, circuit, tmp / "pk.key", srs, tmp / "sample.json")
         protocol = read_json(sample, max_bytes=1 << 30)["protocol"]
         with atomic_path(target) as out:
@@ -57,29 +58,21 @@ def _sample_proof(onnx_file: Path, circuit: Path, pk: Path, srs: Path, out: Path
         sizes.append(n)
     pipeline.write_input(out.with_name("zeros.json"), *[[0.0] * n for n in sizes])
     what = f"cannot make a sample proof of {onnx_file.name}'s circuit"
-    _ezkl(what, pipeline.gen_witness, out.with_name("zeros.json"), circuit, out.with_name("witness.json"))
-    _ezkl(what, pipeline.prove, out.with_name("witness.json"), circuit, pk, out, srs)
+    derived("vk", what, pipeline.gen_witness, out.with_name("zeros.json"), circuit, out.with_name("witness.json"), traced=False)
+    derived("vk", what, pipeline.prove, out.with_name("witness.json"), circuit, pk, out, srs, traced=False)
     return out
 
 
 def _aggregation_vk(samples: list[Path], protocols: list, logrows: int, srs: Path, srs_sha256: str, out: Path) -> bytes:
     """setup_aggregate's vk, or the one `zkpot fold` cached on this machine under the same key id
     (made by setup_aggregate from the same protocol, logrows and SRS)."""
-    cached = cache_dir() / "aggregation" / key_id(logrows, srs_sha256, protocols) / "vk.key"
+    cached = cache.entry("aggregation", logrows=logrows, srs=srs_sha256, protocols=protocols) / "vk.key"
     if cached.is_file():
         return cached.read_bytes()
     need, have = setup_gb(logrows), available_gb()
     if need > have:
         raise CannotCheck(f"deriving the logrows-{logrows} aggregation vk needs about {need:.0f} GB, "
                           f"this machine has {have:.0f} GB (RAM + swap)")
-    _ezkl("cannot set up the aggregation circuit", pipeline.call, "setup_aggregate", ezkl.setup_aggregate,
-          [str(p) for p in samples], str(out), derive.DISCARD, logrows, False, str(srs))
+    derived("vk", "cannot set up the aggregation circuit", pipeline.call, "setup_aggregate", ezkl.setup_aggregate,
+            [str(p) for p in samples], str(out), derive.DISCARD, logrows, False, str(srs), traced=False)
     return out.read_bytes()
-
-
-def _ezkl(what: str, fn, *args) -> None:
-    """A pipeline step whose failure is a rejection of the claims (in one line), not a crash."""
-    try:
-        fn(*args)
-    except pipeline.CircuitError as e:
-        raise Rejected("vk", f"{what}: {e}") from None

@@ -34,11 +34,11 @@ from pathlib import Path
 from py_ecc import optimized_bn128 as bn
 from py_ecc.optimized_bn128 import FQ, FQ2
 
-from circuits import srs as srs_mod
-from circuits.artifacts import ArtifactError
-
-from .bundle import Rejected
-from .decider import pairings_equal
+from zkpot.circuits import srs as srs_mod
+from zkpot.spec import cache
+from zkpot.spec.artifacts import ArtifactError, write_json
+from zkpot.spec.errors import Rejected
+from zkpot.verifier.decider import pairings_equal
 
 P = bn.field_modulus
 R = bn.curve_order
@@ -193,3 +193,13 @@ def check_srs(path: Path, samples: int = DEFAULT_SAMPLES) -> dict:
               "lagrange: " + check_lagrange(srs, samples),
               f"curve: all {2 * srs.n} G1 points on the curve and not infinity, h and s·h on the twist and in the order-r subgroup"]
     return {**ident, "checks": checks, "samples": samples, "seconds": round(time.perf_counter() - start, 2)}
+
+
+def import_srs(path: Path, samples: int = DEFAULT_SAMPLES, record: Path | None = None) -> tuple[dict, Path]:
+    """`zkpot srs import`: check_srs, then remember the file by its sha256 (verify and fold find it from then
+    on) and write the check's record (default: the cache's srs-checked namespace); (result, record path)."""
+    res = check_srs(path, samples)
+    srs_mod.see(path)
+    record = record or cache.entry("srs-checked", sha256=res["sha256"]) / "check.json"
+    write_json(record, {**res, "file": str(Path(path).resolve())})
+    return res, record

@@ -145,8 +145,8 @@ def meaning(public: Path) -> dict:
 
 def _rejected_only(fn):
     """Run fn; the verifier's own rejection is fine, anything else propagates (the oracle fails)."""
-    from circuits.artifacts import ArtifactError
-    from verifier.bundle import Rejected
+    from zkpot.spec.artifacts import ArtifactError
+    from zkpot.spec.errors import Rejected
 
     try:
         return fn()
@@ -159,8 +159,8 @@ def _rejected_only(fn):
 
 
 def target_manifest(public: Path, scratch: Path):
-    """verifier/bundle.load_manifest + check_files on the mutated manifest."""
-    from verifier.bundle import check_files, load_manifest
+    """spec/bundle.load_manifest + check_files on the mutated manifest."""
+    from zkpot.spec.bundle import check_files, load_manifest
 
     original = (public / "manifest.json").read_bytes()
 
@@ -176,12 +176,12 @@ def target_manifest(public: Path, scratch: Path):
 
 
 def target_proof(public: Path, scratch: Path):
-    """verifier/verify._instances and pipeline.verify on a mutated chunk proof.
+    """spec/proofs.read_instances and pipeline.verify on a mutated chunk proof.
     May be accepted: the same instances, transcript and proof bytes, with trailing bytes appended
     to the proof (halo2 does not require the transcript to be consumed) or fields ezkl.verify does
     not read (protocol, hex_proof, pretty_public_inputs, timestamp, version, split, commitment)."""
-    from circuits import pipeline
-    from verifier.verify import _instances
+    from zkpot.circuits import pipeline
+    from zkpot.spec.proofs import read_instances
 
     path = scratch / "proofs" / "chunk_00001.json"
     original = (public / "proofs" / "chunk_00001.json").read_bytes()
@@ -206,7 +206,7 @@ def target_proof(public: Path, scratch: Path):
 
     def check(data: bytes):
         path.write_bytes(data)
-        inst = _rejected_only(lambda: _instances(path, 1, 4))
+        inst = _rejected_only(lambda: read_instances(path, "proofs", 4, 1))
         ok = pipeline.verify(path, scratch / "settings.json", scratch / "vk.key", scratch / "kzg.srs")
         assert isinstance(ok, bool)
         if ok and inst is not None:  # (a proof whose instances the verifier cannot read is rejected anyway)
@@ -224,7 +224,9 @@ def target_settings(public: Path, scratch: Path):
     claims: anything but the derived settings (as JSON) is refused at `circuit`, and ezkl never
     reads the bundle's file."""
     from tests.conftest import rehash
-    from verifier.verify import Report, bind_srs, derive_circuit, read_bundle
+    from zkpot.verifier.derive import derive_circuit
+    from zkpot.verifier.read import bind_srs, read_bundle
+    from zkpot.verifier.report import Report
 
     original = (public / "settings.json").read_bytes()
     orig = json.loads(original)
@@ -245,13 +247,13 @@ def target_settings(public: Path, scratch: Path):
 
 
 def target_vk(public: Path, scratch: Path):
-    """verify.check_vk (the vk's k must be the circuit's), then ezkl.verify (through pipeline.verify)
+    """verifier/derive.check_vk (the vk's k must be the circuit's), then ezkl.verify (through pipeline.verify)
     reading a mutated vk. ezkl rebuilds the constraint
     system from the settings and reads k, the fixed and permutation commitments from the vk; the
     selector bitmaps after them are redundant for verification, and trailing bytes are not read.
     An accepted vk must therefore agree with the original on every byte before the selectors."""
-    from circuits import pipeline
-    from verifier.verify import check_vk
+    from zkpot.circuits import pipeline
+    from zkpot.verifier.derive import check_vk
 
     original = (public / "vk.key").read_bytes()
     orig_logrows = json.loads((public / "settings.json").read_text())["run_args"]["logrows"]
@@ -275,7 +277,7 @@ def target_srs(public: Path, scratch: Path):
     """circuits/srs.identify (header, exact size, sha256, origin) and ezkl.verify with the mutated
     SRS. A KZG verifier reads g[0], [1]_2 and [s]_2 only: an accepted SRS must agree with the
     original there (other points may differ; the file's hash then says it is not the original)."""
-    from circuits import pipeline, srs as srs_mod
+    from zkpot.circuits import pipeline, srs as srs_mod
 
     original = (public / "kzg.srs").read_bytes()
     n = len(original)
@@ -299,7 +301,7 @@ def target_bundle(public: Path, scratch: Path):
     """verify_bundle on a bundle with one file mutated (sometimes two), the manifest re-sealed
     most of the time, as a cheating prover would. Accepted only if it means what the original did."""
     from tests.conftest import rehash
-    from verifier.verify import verify_bundle
+    from zkpot.verifier.verify import verify_bundle
 
     files = ["manifest.json", "proofs/chunk_00000.json", "proofs/chunk_00003.json", "settings.json", "dataset.json",
              "vk.key", "kzg.srs", "base_model.safetensors", "step.onnx"]
@@ -333,7 +335,7 @@ def target_bundle(public: Path, scratch: Path):
 
 
 # ---------------------------------------------------------------------------------------------
-# key packages (verifier/package.py) and their signatures (verifier/signature.py)
+# key packages (spec/package.py) and their signatures (spec/signature.py)
 
 
 def _memoised_bls():
@@ -342,7 +344,7 @@ def _memoised_bls():
     distinct input still goes through py_ecc (a memo of a pure function, not a mock)."""
     import functools
 
-    import verifier.signature as sig
+    import zkpot.spec.signature as sig
 
     real = sig.bls
     fav = functools.cache(lambda pks, msg, s: real.FastAggregateVerify(list(pks), msg, s))
@@ -357,9 +359,9 @@ def _memoised_bls():
 
 def _signed_package(public: Path, scratch: Path) -> tuple[Path, Path, dict]:
     """A package of the bundle signed by one fresh key (outside the bundle), its key file, the manifest."""
-    from prover import signing
-    from prover.publish import publish
-    from verifier.bundle import load_manifest
+    from zkpot.prover import signing
+    from zkpot.prover.publish import publish
+    from zkpot.spec.bundle import load_manifest
 
     _memoised_bls()
     key = scratch.parent / f"{scratch.name}-keys" / "alice.key"
@@ -374,8 +376,8 @@ def _signed_package(public: Path, scratch: Path) -> tuple[Path, Path, dict]:
 def _package_check(public: Path, pkg: Path, work: Path, m: dict, originals: dict, named_arg: str):
     """Write the mutated package into `work`, run the checks `zkpot verify --package --publisher` runs.
     Returns True if accepted; then every signed byte must be the original's."""
-    from verifier.package import check_package
-    from verifier.signature import parse_signatures, read_publisher
+    from zkpot.verifier.vouch import check_package
+    from zkpot.spec.signature import parse_signatures, read_publisher
 
     def run():
         named = [read_publisher(named_arg)]
@@ -405,7 +407,7 @@ def _reset(work: Path, originals: dict) -> None:
 
 
 def target_package(public: Path, scratch: Path):
-    """verifier/package.check_package (canonical package.json, listed files and their sha256, no
+    """verifier/vouch.check_package (canonical package.json, listed files and their sha256, no
     unlisted file, names, the bundle against the package) on a signed package with one or two
     files mutated or a file added. Accepted only if every signed and listed byte is the original."""
     pkg, key, m = _signed_package(public, scratch)
@@ -436,11 +438,11 @@ def target_package(public: Path, scratch: Path):
 
 
 def target_signatures(public: Path, scratch: Path):
-    """verifier/signature (signatures.json: form, signers, proofs of possession, aggregate signature)
+    """spec/signature (signatures.json: form, signers, proofs of possession, aggregate signature)
     and read_publisher (a --publisher key file) through check_package. Accepted only if the signers
     and signature are the original's and the named key is the original signer's; fields the check
     does not read (e.g. "scheme") may differ in canonical form."""
-    from verifier.package import canonical_json
+    from zkpot.spec.canonical import canonical_json
 
     pkg, key, m = _signed_package(public, scratch)
     originals = {p.relative_to(pkg).as_posix(): p.read_bytes() for p in pkg.rglob("*") if p.is_file()}

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from tests.conftest import rehash
-from verifier.verify import verify_bundle
+from zkpot.verifier.verify import verify_bundle
 
 R = 0x30644E72E131A029B85045B68181585D2833E84879B9709143E1F593F0000001
 

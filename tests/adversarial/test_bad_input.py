@@ -17,7 +17,7 @@ TINY = ["--rows", "8", "--features", "8", "--batch-size", "4", "--epochs", "1"]
 
 
 def zkpot(*args, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cli", *map(str, args)], cwd=cwd or ROOT,
+    return subprocess.run([sys.executable, "-m", "zkpot.cli", *map(str, args)], cwd=cwd or ROOT,
                           capture_output=True, text=True, timeout=600)
 
 

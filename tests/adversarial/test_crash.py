@@ -34,10 +34,10 @@ from pathlib import Path
 
 import pytest
 
-from circuits import pipeline
-from circuits.srs import cache_dir
+from zkpot.circuits import pipeline
+from zkpot.spec import cache as cache_mod
 from tests.conftest import SMALL
-from verifier.verify import verify_bundle
+from zkpot.verifier.verify import verify_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAIN_ARGS = ["--rows", SMALL["rows"], "--features", SMALL["features"], "--batch-size", SMALL["batch_size"],
@@ -49,7 +49,7 @@ def _env(cache: Path) -> dict:
 
 
 def zkpot(*args, cache: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    r = subprocess.run([sys.executable, "-m", "cli", *map(str, args)], cwd=ROOT, env=_env(cache),
+    r = subprocess.run([sys.executable, "-m", "zkpot.cli", *map(str, args)], cwd=ROOT, env=_env(cache),
                        capture_output=True, text=True, timeout=timeout)
     assert "Traceback" not in r.stdout + r.stderr, r.stderr
     return r
@@ -65,7 +65,7 @@ def count(directory: Path, pattern: str = "chunk_*.json") -> int:
 
 def kill_when(args, ready, cache: Path, timeout: float = 300) -> dict:
     """Start `zkpot ARGS`, SIGKILL its process group as soon as ready() holds; fail if it ends first."""
-    proc = subprocess.Popen([sys.executable, "-m", "cli", *map(str, args)], cwd=ROOT, env=_env(cache),
+    proc = subprocess.Popen([sys.executable, "-m", "zkpot.cli", *map(str, args)], cwd=ROOT, env=_env(cache),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     start = time.monotonic()
     try:
@@ -107,9 +107,9 @@ def public_commitments(public: Path) -> dict:
 def private_cache(tmp_path) -> Path:
     """A key cache that starts empty but for links to the cached dev SRS files (none is regenerated)."""
     cache = tmp_path / "cache"
-    (cache / "srs").mkdir(parents=True)
-    for srs in (cache_dir() / "srs").glob("dev-insecure-k*.srs"):
-        (cache / "srs" / srs.name).symlink_to(srs)
+    cache.mkdir(parents=True)
+    (cache_mod.root() / "srs-dev").mkdir(parents=True, exist_ok=True)
+    (cache / "srs-dev").symlink_to(cache_mod.root() / "srs-dev")
     return cache
 
 
@@ -164,8 +164,8 @@ def test_second_prover_is_refused(run_a, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(run_a.root, run, ignore=shutil.ignore_patterns("pk.key", ".lock", "proofs", "manifest.json"))
     os.link(run_a.pk, run / "private" / "pk.key")
-    cache = cache_dir()
-    first = subprocess.Popen([sys.executable, "-m", "cli", "prove", run], cwd=ROOT, env=_env(cache),
+    cache = cache_mod.root()
+    first = subprocess.Popen([sys.executable, "-m", "zkpot.cli", "prove", run], cwd=ROOT, env=_env(cache),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
@@ -184,7 +184,7 @@ def test_second_prover_is_refused(run_a, tmp_path):
     finally:
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
-    from prover.lock import run_lock
+    from zkpot.prover.lock import run_lock
 
     with run_lock(run, "test"):  # the kernel dropped the dead holder's flock
         pass

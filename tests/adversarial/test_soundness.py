@@ -14,11 +14,11 @@ import ezkl
 import pytest
 from safetensors.torch import load_file, save_file
 
-from circuits.artifacts import sha256_file
+from zkpot.spec.artifacts import sha256_file
 from tests.adversarial.helpers import failures, felt, manifest, messages, proof_path, read_proof, write_proof
 from tests.conftest import edit_manifest, rehash
-from verifier.schedule import schedule
-from verifier.verify import verify_bundle
+from zkpot.spec.schedule import schedule
+from zkpot.verifier.verify import verify_bundle
 
 # ---------------------------------------------------------------------------------------------
 # proof bytes: halo2 KZG proof = commitments (32-byte compressed G1) | evaluations (32-byte
@@ -466,7 +466,9 @@ def test_every_settings_field_is_derived(bundle):
     """Each field of settings.json, changed alone and re-sealed: the settings are a function of the
     claims, so every change is refused at `circuit`, naming the field, before ezkl reads anything.
     Also each field removed, and a field added at every level."""
-    from verifier.verify import Report, derive_circuit, read_bundle
+    from zkpot.verifier.derive import derive_circuit
+    from zkpot.verifier.read import read_bundle
+    from zkpot.verifier.report import Report
 
     original = json.loads((bundle / "settings.json").read_text())
     edits = []
@@ -502,12 +504,12 @@ def test_settings_field_changed_with_real_proofs(run_a, tmp_path):
     step.onnx is compiled with it, set up with the bundle's SRS and proved over the honest run's private
     inputs. The final state is the base state; every proof verifies against the new vk. Rejected at
     `circuit`: the settings the claims give are not these."""
-    from circuits import pipeline
-    from prover.prove import write_manifest
+    from zkpot.circuits import pipeline
+    from zkpot.prover.prove import write_manifest
 
     root = tmp_path / "run"
     shutil.copytree(run_a.root, root)
-    from prover.run import RunDir
+    from zkpot.prover.run import RunDir
 
     rd = RunDir(root)
     s = json.loads(rd.settings.read_text())
@@ -539,7 +541,7 @@ def test_another_dev_srs(bundle, tmp_path):
     """An SRS with another secret (same size), known to this machine, named by the bundle with its
     verifier part: the vk the claims derive with it is not the bundle's; with the bundle's vk trusted,
     the KZG openings fail for every proof."""
-    from circuits import srs as srs_mod
+    from zkpot.circuits import srs as srs_mod
 
     other = tmp_path / "other.srs"
     ezkl.gen_srs(str(other), json.loads((bundle / "manifest.json").read_text())["srs"]["logrows"])

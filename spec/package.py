@@ -1,4 +1,5 @@
-"""A published verification-key package, checked by itself and against a proof bundle.
+"""A published verification-key package, as a format: read and checked by itself (verifier/vouch.py checks
+it against a proof bundle; prover/publish.py writes it).
 
 A package is a directory: step.onnx, settings.json, vk.key (and evm/ when rendered), package.json
 (the sha256 of every file, the SRS identity, the base commitment and salt, the dataset root, the run
@@ -12,11 +13,10 @@ import json
 import re
 from pathlib import Path
 
-from circuits.artifacts import ArtifactError, sha256_file
-
-from .bundle import Rejected, path_in
-from .protocol import PACKAGE_FORMAT, SRS_IDENTITY
-from .signature import check_publishers
+from zkpot.spec.artifacts import sha256_file
+from zkpot.spec.canonical import canonical_json
+from zkpot.spec.errors import Rejected, need_document
+from zkpot.spec.protocol import PACKAGE_FORMAT
 
 PACKAGE, SIGNATURES = "package.json", "signatures.json"
 MAX_JSON = 1 << 20
@@ -24,11 +24,6 @@ SAFE_NAME = re.compile(r"^((evm|fold)/)?[A-Za-z0-9_-][A-Za-z0-9_.-]*$")
 REQUIRED = {"format": str, "files": dict, "circuit": dict, "srs": dict, "base": dict, "dataset": dict,
             "run": dict, "versions": dict}
 SAME_AS_BUNDLE = ("run", "versions")      # package fields that must equal the bundle manifest's
-
-
-def canonical_json(obj) -> bytes:
-    """The one serialisation the package uses: what is signed is exactly what is on disk."""
-    return (json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=True) + "\n").encode()
 
 
 def read_canonical(path: Path, check: str = "package"):
@@ -53,13 +48,7 @@ def read_package(pkg: Path) -> tuple[dict, bytes, dict | None]:
     if not pkg.is_dir():
         raise Rejected("package", f"{pkg} is not a directory")
     meta, raw = read_canonical(pkg / PACKAGE)
-    if not isinstance(meta, dict):
-        raise Rejected("package", "package.json is not a JSON object")
-    for key, typ in REQUIRED.items():
-        if not isinstance(meta.get(key), typ):
-            raise Rejected("package", f"package.json: field {key!r} missing or not a {typ.__name__}")
-    if meta["format"] != PACKAGE_FORMAT:
-        raise Rejected("package", f"package.json: format {meta['format']!r}, this verifier reads {PACKAGE_FORMAT!r}")
+    need_document(meta, REQUIRED, PACKAGE_FORMAT, "package", PACKAGE)
     sigs = read_canonical(pkg / SIGNATURES, "publisher")[0] if (pkg / SIGNATURES).exists() else None
     return meta, raw, sigs
 
@@ -98,44 +87,3 @@ def aggregation_vks(m: dict) -> dict[str, int]:
         return {node["vk"]: int(node["logrows"]) for level in m["fold"]["levels"] for node in level}
     except (KeyError, TypeError, ValueError):
         raise Rejected("package", "the bundle's fold tree is malformed") from None
-
-
-def check_against_bundle(pkg: Path, meta: dict, public: Path, m: dict) -> str:
-    """The bundle's circuit files, SRS, base commitment, dataset root and run are the package's."""
-    pkg, public = Path(pkg), Path(public)
-    for role in ("onnx", "settings", "vk"):
-        mine, theirs = meta["circuit"][role], m["circuit"].get(role)
-        if sha256_file(pkg / mine) != sha256_file(path_in(public, theirs)):
-            raise Rejected("package", f"the bundle's {theirs} differs from the package's {mine}")
-    agg = aggregation_vks(m)
-    if agg != meta.get("aggregation", {}).get("vks", {}):
-        raise Rejected("package", "the bundle's aggregation vks are not the ones the package lists")
-    for name in agg:
-        if name not in meta["files"] or sha256_file(pkg / name) != sha256_file(path_in(public, name)):
-            raise Rejected("package", f"the bundle's {name} differs from the package's")
-    ident = {k: m["srs"].get(k) for k in SRS_IDENTITY}  # (bound to the bundle's kzg.srs by verify's `srs` check)
-    want = {k: meta["srs"].get(k) for k in SRS_IDENTITY}
-    if ident != want:
-        raise Rejected("package", f"the bundle's SRS (sha256 {str(ident['sha256'])[:16]}…) is not the SRS the "
-                                  f"package names (sha256 {str(want['sha256'])[:16]}…)")
-    if m["base"].get("commitment") != meta["base"].get("commitment") or m["base"].get("salt") != meta["base"].get("salt"):
-        raise Rejected("package", "manifest.json: the base commitment or its salt differs from the package's")
-    if m["dataset"].get("root") != meta["dataset"].get("root"):
-        raise Rejected("package", "manifest.json: the dataset root differs from the package's")
-    for key in SAME_AS_BUNDLE:
-        if m.get(key) != meta[key]:
-            raise Rejected("package", f"manifest.json: {key!r} differs from the package's")
-    names = [meta["circuit"][r] for r in ("onnx", "settings", "vk")] + list(agg)
-    return (f"bundle matches the package: {', '.join(names)}, "
-            f"SRS {ident['sha256'][:16]}…, base commitment, dataset root, run")
-
-
-def check_package(pkg: Path, public: Path, m: dict, publishers: list[bytes]) -> tuple[str, str]:
-    """(package summary, publisher summary; empty if the package is unsigned). Raises Rejected."""
-    try:
-        meta, raw, sigs = read_package(pkg)
-        signed_by = check_publishers(sigs, raw, publishers)     # first: is package.json the one they signed?
-        check_package_files(pkg, meta)
-        return check_against_bundle(pkg, meta, public, m), signed_by
-    except (ArtifactError, OSError, KeyError, TypeError, AttributeError) as e:
-        raise Rejected("package", f"unreadable package ({e.__class__.__name__}: {e})") from None

@@ -35,7 +35,7 @@ SALT_BITS = 24   # random bits per word: 6 x 24 = 144 bits, each word well insid
 CIRCUIT_CLAIMS = ("model", "loss", "optimizer", "layout", "steps_per_proof", "scale", "bounds", "frozen")
 # run.layout lists the parameters that train (the committed state); run.frozen = {names, sha256}: every
 # other parameter of the model, a constant of the step graph with the base model's value; sha256 over
-# each one's [name, shape] as JSON then its float32 values little-endian (verifier/model_check.py)
+# each one's [name, shape] as JSON then its float32 values little-endian (spec/weights.py)
 BUILTIN_MODELS = ("logreg", "mlp")   # models/zoo.py: the descriptions a verifier can trace itself
 LOSSES = ("bce", "ce", "mse")          # models/losses.py
 BOUNDS = ("features", "weights")      # declared: |x| <= features after standardisation (clipped), |w| <= weights
@@ -68,7 +68,7 @@ MAX_PROOF = 4 * MB
 MAX_ONNX = 256 * MB
 MAX_VK = 1024 * MB
 MAX_BASE = 2048 * MB
-MAX_SRS = 4 + (128 << 26) + 256       # k = 26, the largest ceremony file
+MAX_SRS_LOGROWS = 26                  # the largest ceremony file (spec/layout.py: srs_bytes)
 MAX_STEPS = 1 << 22                   # epochs x batches: the public schedule is computed step by step
 MAX_STEPS_PER_PROOF = 1 << 12
 MAX_TRACE_INPUT = 1 << 24             # floats of the traced step's example inputs

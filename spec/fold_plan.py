@@ -5,7 +5,6 @@ refuse any recorded tree that is not exactly this one.
 """
 from __future__ import annotations
 
-import hashlib
 import math
 
 GB = 1 << 30
@@ -45,15 +44,6 @@ def available_gb() -> float:
     """Memory an aggregation can use: available RAM plus free swap."""
     info = meminfo()
     return (info.get("MemAvailable", 0) + info.get("SwapFree", 0)) / GB
-
-
-def key_id(logrows: int, srs_sha256: str, protocols: list) -> str:
-    """What an aggregation key is a function of: logrows, SRS, and the inner proofs' protocols
-    (their circuits' vks, as ezkl writes them into each proof). Names cached keys."""
-    h = hashlib.sha256(f"{logrows}|{srs_sha256}|{len(protocols)}".encode())
-    for p in protocols:
-        h.update(repr(p).encode())
-    return h.hexdigest()[:32]
 
 
 def plan(n_chunks: int, fan_in: int) -> list[list[list[int]]]:

@@ -10,19 +10,25 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from .errors import Rejected
-from .protocol import (BOUNDS, FIELD_MODULUS, LOSSES, MAX_BASE, MAX_JSON, MAX_ONNX, MAX_OWNERS, MAX_PARAMS, MAX_PROOF,
-                       MAX_SRS, MAX_STEPS, MAX_STEPS_PER_PROOF, MAX_TRACE_INPUT, MAX_VK, SALT_WORDS)
-
-
-def is_felt(v) -> bool:
-    """A field element as ezkl writes it (64 hex digits, little-endian, reduced): ezkl panics on anything else."""
-    if not (isinstance(v, str) and len(v) == 64):
-        return False
-    try:
-        return int.from_bytes(bytes.fromhex(v), "little") < FIELD_MODULUS
-    except ValueError:
-        return False
+from zkpot.spec.errors import Rejected, need
+from zkpot.spec.felts import is_felt
+from zkpot.spec.layout import param_count, srs_bytes, step_inputs
+from zkpot.spec.protocol import (
+    BOUNDS,
+    LOSSES,
+    MAX_BASE,
+    MAX_JSON,
+    MAX_ONNX,
+    MAX_OWNERS,
+    MAX_PARAMS,
+    MAX_PROOF,
+    MAX_SRS_LOGROWS,
+    MAX_STEPS,
+    MAX_STEPS_PER_PROOF,
+    MAX_TRACE_INPUT,
+    MAX_VK,
+    SALT_WORDS,
+)
 
 
 def _int(v) -> bool:
@@ -37,72 +43,67 @@ def _strs(v) -> bool:
     return isinstance(v, list) and all(isinstance(x, str) for x in v)
 
 
-def _need(ok: bool, what: str) -> None:
-    if not ok:
-        raise Rejected("manifest", what)
-
-
 def check_shape(m: dict) -> None:
     """Types and ranges of every manifest field a verifier reads; semantics are the other checks' job."""
     r = m["run"]
-    _need(isinstance(r.get("model"), dict) and isinstance(r["model"].get("name"), str)
+    need("manifest", isinstance(r.get("model"), dict) and isinstance(r["model"].get("name"), str)
           and isinstance(r["model"].get("kwargs", {}), dict), "run.model must be {name, kwargs}")
     ad = r["model"].get("adapters")
-    _need(ad is None or (isinstance(ad, dict) and set(ad) == {"rank", "layers"} and _int(ad["rank"])
+    need("manifest", ad is None or (isinstance(ad, dict) and set(ad) == {"rank", "layers"} and _int(ad["rank"])
                          and 1 <= ad["rank"] <= 64 and _strs(ad["layers"]) and ad["layers"]),
           "run.model.adapters must be {rank: 1..64, layers: [Linear layer names]}")
-    _need(isinstance(r.get("loss"), str), "run.loss must be a string")
+    need("manifest", isinstance(r.get("loss"), str), "run.loss must be a string")
     opt = r.get("optimizer")
-    _need(isinstance(opt, dict) and isinstance(opt.get("name"), str)
+    need("manifest", isinstance(opt, dict) and isinstance(opt.get("name"), str)
           and all(_num(opt.get(k)) for k in ("lr", "momentum", "weight_decay")),
           "run.optimizer must be {name, lr, momentum, weight_decay} with finite numbers")
     for k in ("batch_size", "epochs", "steps_per_proof", "num_batches", "scale", "schedule_seed"):
-        _need(_int(r.get(k)), f"run.{k} must be an integer")
+        need("manifest", _int(r.get(k)), f"run.{k} must be an integer")
     for k in ("batch_size", "epochs", "steps_per_proof", "num_batches"):
-        _need(r[k] >= 1, f"run.{k} must be at least 1")
-    _need(1 <= r["scale"] <= 16, "run.scale must be in 1..16")
-    _need(r["steps_per_proof"] <= MAX_STEPS_PER_PROOF, f"run.steps_per_proof above {MAX_STEPS_PER_PROOF}")
-    _need(r["epochs"] * r["num_batches"] <= MAX_STEPS, f"run has more than {MAX_STEPS} steps")
-    _need(isinstance(r.get("bounds"), dict) and set(r["bounds"]) == set(BOUNDS)
+        need("manifest", r[k] >= 1, f"run.{k} must be at least 1")
+    need("manifest", 1 <= r["scale"] <= 16, "run.scale must be in 1..16")
+    need("manifest", r["steps_per_proof"] <= MAX_STEPS_PER_PROOF, f"run.steps_per_proof above {MAX_STEPS_PER_PROOF}")
+    need("manifest", r["epochs"] * r["num_batches"] <= MAX_STEPS, f"run has more than {MAX_STEPS} steps")
+    need("manifest", isinstance(r.get("bounds"), dict) and set(r["bounds"]) == set(BOUNDS)
           and all(_num(v) and 0 < v <= 1e4 for v in r["bounds"].values()),
           f"run.bounds must give {', '.join(BOUNDS)} as numbers in (0, 10000]")
     lay = r.get("layout")
-    _need(isinstance(lay, dict) and _strs(lay.get("names")) and isinstance(lay.get("shapes"), list)
+    need("manifest", isinstance(lay, dict) and _strs(lay.get("names")) and isinstance(lay.get("shapes"), list)
           and len(lay["shapes"]) == len(lay["names"])
           and all(isinstance(s, list) and all(_int(d) and d >= 0 for d in s) for s in lay["shapes"])
           and all(_int(lay.get(k)) and lay[k] >= 1 for k in ("batch_size", "features", "label_width"))
           and isinstance(lay.get("momentum"), bool), "run.layout malformed")
-    _need(sum(math.prod(s) for s in lay["shapes"]) <= MAX_PARAMS, f"run.layout has more than {MAX_PARAMS} parameters")
+    need("manifest", param_count(lay["shapes"]) <= MAX_PARAMS, f"run.layout has more than {MAX_PARAMS} parameters")
     fr = r.get("frozen")
-    _need(isinstance(fr, dict) and set(fr) == {"names", "sha256"} and _strs(fr["names"])
+    need("manifest", isinstance(fr, dict) and set(fr) == {"names", "sha256"} and _strs(fr["names"])
           and len(set(fr["names"])) == len(fr["names"]) and not set(fr["names"]) & set(lay["names"])
           and isinstance(fr["sha256"], str) and len(fr["sha256"]) == 64
           and all(ch in "0123456789abcdef" for ch in fr["sha256"]),
           "run.frozen must be {names: distinct parameter names outside the layout, sha256: 64 hex digits}")
     bb = r.get("backbone", "absent")
-    _need(bb is None or (isinstance(bb, dict) and set(bb) == {"sha256", "inputs", "outputs"}
+    need("manifest", bb is None or (isinstance(bb, dict) and set(bb) == {"sha256", "inputs", "outputs"}
                          and isinstance(bb["sha256"], str) and _int(bb["inputs"]) and _int(bb["outputs"])),
           "run.backbone must be null or {sha256, inputs, outputs}")
     b = m["base"]
-    _need(isinstance(b.get("file"), str) and is_felt(b.get("commitment")) and isinstance(b.get("salt"), list)
+    need("manifest", isinstance(b.get("file"), str) and is_felt(b.get("commitment")) and isinstance(b.get("salt"), list)
           and len(b["salt"]) == SALT_WORDS and all(is_felt(x) for x in b["salt"]),
           "base must be {file, commitment, salt of 6 field elements}")
-    _need(is_felt(m["final"].get("commitment")), "final.commitment must be a field element")
-    _need(isinstance(m["dataset"].get("file"), str) and is_felt(m["dataset"].get("root")),
+    need("manifest", is_felt(m["final"].get("commitment")), "final.commitment must be a field element")
+    need("manifest", isinstance(m["dataset"].get("file"), str) and is_felt(m["dataset"].get("root")),
           "dataset must be {file, root (a field element)}")
     owners = m["dataset"].get("owners")
     if owners is not None:  # several data owners (verifier/owners.py)
-        from .owners import check_owner_shape
+        from zkpot.spec.owners import check_owner_shape
 
-        _need(isinstance(owners, list) and 1 <= len(owners) <= MAX_OWNERS,
+        need("manifest", isinstance(owners, list) and 1 <= len(owners) <= MAX_OWNERS,
               f"dataset.owners must be a list of 1..{MAX_OWNERS} owner statements")
         for i, doc in enumerate(owners):
             check_owner_shape(doc, f"dataset.owners[{i}]", "manifest")
-    _need(all(isinstance(m["circuit"].get(k), str) for k in ("onnx", "settings", "vk")), "circuit must name onnx, settings, vk")
-    _need(isinstance(m["srs"].get("file"), str), "srs.file must be a string")
-    _need(all(isinstance(k, str) and isinstance(v, str) for k, v in m["versions"].items()), "versions must map names to strings")
+    need("manifest", all(isinstance(m["circuit"].get(k), str) for k in ("onnx", "settings", "vk")), "circuit must name onnx, settings, vk")
+    need("manifest", isinstance(m["srs"].get("file"), str), "srs.file must be a string")
+    need("manifest", all(isinstance(k, str) and isinstance(v, str) for k, v in m["versions"].items()), "versions must map names to strings")
     for c, chunk in enumerate(m["chunks"]):
-        _need(isinstance(chunk, dict) and isinstance(chunk.get("proof"), str) and isinstance(chunk.get("steps"), list)
+        need("manifest", isinstance(chunk, dict) and isinstance(chunk.get("proof"), str) and isinstance(chunk.get("steps"), list)
               and all(isinstance(s, list) and len(s) == 2 and all(_int(x) for x in s) for s in chunk["steps"]),
               f"chunk {c} must be {{proof, steps: [[epoch, batch], ...]}}")
 
@@ -113,9 +114,9 @@ def size_limit(m: dict, name: str, path: Path | None = None) -> int:
         if path is not None:  # an SRS has exactly the size its header's k gives
             with open(path, "rb") as f:
                 k = int.from_bytes(f.read(4).ljust(4, b"\0"), "little")
-            if 1 <= k <= 26:
-                return 4 + (128 << k) + 256
-        return MAX_SRS
+            if 1 <= k <= MAX_SRS_LOGROWS:
+                return srs_bytes(k)
+        return srs_bytes(MAX_SRS_LOGROWS)
     if name == m["circuit"].get("vk") or name.endswith(".vk"):
         return MAX_VK
     if name == m["circuit"].get("onnx"):
@@ -154,8 +155,7 @@ def check_run(m: dict, batches: list[str]) -> str:
     if kwargs.get("in_features") != lay["features"] or kwargs.get("out_features") != lay["label_width"]:
         raise Rejected("run", f"model takes {kwargs.get('in_features')} features to {kwargs.get('out_features')} "
                               f"outputs, the layout says {lay['features']} to {lay['label_width']}")
-    trace_input = (sum(math.prod(s) for s in lay["shapes"]) * (2 if lay["momentum"] else 1) + 2 * SALT_WORDS
-                   + r["steps_per_proof"] * (lay["batch_size"] * (lay["features"] + lay["label_width"]) + SALT_WORDS))
+    trace_input = step_inputs(lay, r["steps_per_proof"])
     if trace_input > MAX_TRACE_INPUT:
         raise Rejected("run", f"the step takes {trace_input} inputs, more than the {MAX_TRACE_INPUT} this verifier traces")
     b = r["bounds"]

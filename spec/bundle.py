@@ -4,11 +4,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from circuits.artifacts import ArtifactError, read_json, sha256_file
-
-from .errors import Rejected
-from . import protocol as P
-from .protocol import FORMAT, MANIFEST, MAX_MANIFEST
+from zkpot.spec import protocol as P
+from zkpot.spec.artifacts import ArtifactError, read_json, sha256_file
+from zkpot.spec.claims import check_shape, size_limit
+from zkpot.spec.errors import Rejected, need_document
+from zkpot.spec.protocol import FORMAT, MANIFEST, MAX_MANIFEST
 
 SAFE_NAME = re.compile(r"^((proofs|fold)/)?[A-Za-z0-9_.-]+$")
 
@@ -23,15 +23,7 @@ def load_manifest(public: Path) -> dict:
         m = read_json(Path(public) / MANIFEST, max_bytes=MAX_MANIFEST)
     except ArtifactError as e:
         raise Rejected("manifest", str(e)) from None
-    if not isinstance(m, dict):
-        raise Rejected("manifest", "not a JSON object")
-    for key, typ in REQUIRED.items():
-        if not isinstance(m.get(key), typ):
-            raise Rejected("manifest", f"field {key!r} missing or not a {typ.__name__}")
-    if m["format"] != FORMAT:
-        raise Rejected("manifest", f"format {m['format']!r}, this verifier reads {FORMAT!r}")
-    from .claims import check_shape  # types and ranges of every field a verifier reads
-
+    need_document(m, REQUIRED, FORMAT, "manifest", MANIFEST)
     check_shape(m)
     return m
 
@@ -69,8 +61,6 @@ def check_files(public: Path, m: dict, used: list | None = None) -> dict[str, st
             raise Rejected("files", f"{name} is missing")
         if not path.resolve().is_relative_to(Path(public).resolve()):
             raise Rejected("files", f"{name} is a link out of the bundle")
-        from .claims import size_limit
-
         if path.stat().st_size > size_limit(m, name, path):
             raise Rejected("files", f"{name}: {path.stat().st_size} bytes, more than the {size_limit(m, name, path)} allowed")
         if sha256_file(path) != digest:

@@ -16,9 +16,8 @@ from pathlib import Path
 
 from py_ecc.bls import G2ProofOfPossession as bls
 
-from circuits.artifacts import ArtifactError
-
-from .bundle import Rejected
+from zkpot.spec.artifacts import ArtifactError
+from zkpot.spec.errors import Rejected
 
 DOMAIN = b"zkpot/vk-package-1 sha256:"
 SIGNATURES_FORMAT = "zkpot/package-signatures-1"
