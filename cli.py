@@ -181,7 +181,9 @@ def _say(msg: str) -> None:
 
 
 # The circuit's claims: options shared by `train` and `circuit` (a run and its pre-registration must agree).
-MODEL = typer.Option("logreg", help="logreg, mlp, or your own module as path/to/file.py:ClassName (`circuit`: built-in only).")
+MODEL = typer.Option("logreg", help="logreg, mlp, your pretrained model as an ONNX file (model.onnx: its graph and "
+                                    "weights, exported by torch.onnx.export or any exporter; docs/onnx-ops.md), or your "
+                                    "own module as path/to/file.py:ClassName (not bound: `zkpot export` makes it ONNX).")
 HIDDEN = typer.Option(None, help="--model mlp: hidden layer widths, comma separated (default 8).")
 LOSS = typer.Option("bce", help="bce (binary labels), ce (class labels, softmax), mse (real targets).", case_sensitive=False)
 LR = typer.Option(0.5, help="SGD learning rate (a constant of the circuit).")
@@ -211,7 +213,7 @@ def _tuning(trains: str | None, lora: int, lora_layers: str) -> dict:
 
 def _claims_config(model, hidden, loss, lr, momentum, weight_decay, batch_size, steps_per_proof, scale,
                    feature_bound, weight_bound, **rest):
-    from zkpot.prover.config import RunConfig
+    from zkpot.prover.config import RunConfig, resolve_model
     from zkpot.prover.sizing import AUTO
 
     if steps_per_proof.strip().lower() == "auto":
@@ -229,7 +231,7 @@ def _claims_config(model, hidden, loss, lr, momentum, weight_decay, batch_size, 
         raise ValueError(f"--hidden takes layer widths separated by commas (e.g. 16,8), got {hidden!r}") from None
     if any(w < 1 for w in widths):
         raise ValueError(f"--hidden widths must be at least 1, got {hidden!r}")
-    return RunConfig(model=model, hidden=widths, loss=getattr(loss, "value", loss), lr=lr,
+    return RunConfig(model=resolve_model(model), hidden=widths, loss=getattr(loss, "value", loss), lr=lr,
                      momentum=momentum, weight_decay=weight_decay, batch_size=batch_size,
                      steps_per_proof=steps, scale=scale, feature_bound=feature_bound,
                      weight_bound=weight_bound, **rest)

@@ -46,14 +46,15 @@ def circuit_claims(run: dict) -> dict:
 # --- the step graph ------------------------------------------------------------------------------
 
 def module_of(claims: dict, frozen: dict[str, np.ndarray] | None = None):
-    """The built-in module the claims name: shapes only (the traced step takes the trained weights
-    as inputs), holding the frozen parameters' values when some are frozen (graph constants)."""
+    """The module the claims name (built-in, or an ONNX graph registered by its sha256): shapes only (the
+    traced step takes the trained weights as inputs), holding the frozen parameters' values when some are
+    frozen (graph constants)."""
     import torch
 
     from zkpot.models import zoo
 
-    if claims["model"]["name"] not in zoo.BUILTIN:  # a user's module is never imported here
-        raise ValueError(f"model {claims['model']['name']!r} is not a built-in model")
+    if claims["model"]["name"] not in P.DERIVABLE_MODELS:  # a user's module is never imported here
+        raise ValueError(f"model {claims['model']['name']!r} is neither a built-in model nor an ONNX graph")
     names = claims["frozen"]["names"]
     if not names:
         with torch.device("meta"):

@@ -202,9 +202,17 @@ def export_forward(module: torch.nn.Module, layout: Layout, rows: int, path: Pat
     export(make_forward(module, layout, rows), args, ["state", "inputs"], "prediction", path)
 
 
+# Ops whose fused ONNX form ezkl's tract front end cannot compile (LayerNormalization's three outputs, GELU's
+# Erf shared by forward and backward become "Dummy" nodes): traced as their decompositions instead.
+DECOMPOSITIONS = (torch.ops.aten.native_layer_norm, torch.ops.aten.native_layer_norm_backward,
+                  torch.ops.aten.gelu, torch.ops.aten.gelu_backward)
+
+
 def export(fn, args: tuple, inputs: list[str], output: str, path: Path) -> None:
     """make_fx, then torch's dynamo exporter at the opset ezkl's tract backend is tested against."""
-    gm = make_fx(fn)(*args)
+    from torch._decomp import get_decompositions
+
+    gm = make_fx(fn, decomposition_table=get_decompositions(list(DECOMPOSITIONS)))(*args)
     gm.graph.eliminate_dead_code()  # the forward loss value is traced but unused: drop it
     gm.recompile()
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)

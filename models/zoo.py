@@ -16,6 +16,8 @@ from torch import nn
 
 from zkpot.models.lora import add_adapters
 
+from zkpot.spec.protocol import ONNX_MODEL
+
 
 class LogisticRegression(nn.Module):
     def __init__(self, in_features: int, out_features: int = 1):
@@ -69,9 +71,30 @@ def _load_user_class(ref: str):
     return cls
 
 
+ONNX = ONNX_MODEL   # spec {name: "onnx", graph: sha256, kwargs: {in_features, out_features}}: models/onnx_graph.py
+
+
+def _onnx_module(spec: dict) -> nn.Module:
+    """A registered ONNX graph as a module; its input and output widths must be the spec's."""
+    from zkpot.models import onnx_graph
+
+    try:
+        module = onnx_graph.load_module(spec["graph"])
+    except onnx_graph.GraphError as e:
+        raise ModelError(str(e)) from None
+    kw = spec.get("kwargs", {})
+    if (kw.get("in_features"), kw.get("out_features")) != (module.features, module.outputs):
+        raise ModelError(f"the ONNX model takes {module.features} features (input {module.input_shape}) to "
+                         f"{module.outputs} outputs; the data has {kw.get('in_features')} feature columns and "
+                         f"{kw.get('out_features')} label output(s)")
+    return module
+
+
 def build(spec: dict, seed: int | None = None) -> nn.Module:
     """Instantiate the module a spec names; a seed makes its initial weights reproducible."""
     name, kwargs = spec["name"], dict(spec.get("kwargs", {}))
+    if name == ONNX:
+        return _onnx_module(spec)
     cls = BUILTIN.get(name) or _load_user_class(name)
     if seed is not None:
         torch.manual_seed(seed)

@@ -7,13 +7,13 @@ from pathlib import Path
 
 from zkpot.models import backbone
 from zkpot.spec.artifacts import ArtifactError, read_json, write_json
-from zkpot.spec.protocol import DEFAULT_BOUNDS
+from zkpot.spec.protocol import DEFAULT_BOUNDS, ONNX_MODEL
 from zkpot.spec.schedule import chunks, schedule
 
 
 @dataclass
 class RunConfig:
-    model: str = "logreg"             # logreg | mlp | path/to/file.py:ClassName
+    model: str = "logreg"             # logreg | mlp | onnx:<sha256> (a registered graph) | path/to/file.py:ClassName
     hidden: list[int] = field(default_factory=lambda: [8])  # mlp only
     loss: str = "bce"                 # bce | mse | ce
     lr: float = 0.5
@@ -43,6 +43,8 @@ class RunConfig:
         kwargs = {"in_features": in_features, "out_features": out_features}
         if self.model == "mlp":
             kwargs["hidden"] = list(self.hidden)
+        if self.graph is not None:   # an ONNX model: named by its graph's sha256
+            return {"name": ONNX_MODEL, "graph": self.graph, "kwargs": kwargs}
         spec = {"name": self.model, "kwargs": kwargs}
         if self.lora_rank:
             spec["adapters"] = {"rank": self.lora_rank, "layers": list(self.lora_layers) or _linear_layers(spec)}
@@ -78,7 +80,17 @@ class RunConfig:
             raise ArtifactError(f"{path}: unknown config keys {sorted(set(raw) - known) if isinstance(raw, dict) else raw!r}")
         return cls(**raw)
 
+    @property
+    def graph(self) -> str | None:
+        """The sha256 of an ONNX model's graph (models/onnx_graph.py), or None."""
+        return self.model.removeprefix("onnx:") if self.model.startswith("onnx:") else None
+
     def validate(self) -> None:
+        if self.graph is not None:
+            clash = [opt for opt, v in (("--base", self.base), ("--lora", self.lora_rank)) if v]
+            if clash:
+                raise ValueError(f"an ONNX model carries its own base weights and has no Linear modules for adapters: "
+                                 f"drop {', '.join(clash)} (train a subset with --train)")
         if self.batch_size < 1 or self.epochs < 1 or self.steps_per_proof < 0:
             raise ValueError("batch size and epochs must be at least 1, steps per proof at least 1 (or auto)")
         if not (self.lr > 0 and self.lr < 1e3):
@@ -120,3 +132,15 @@ def chunks_of(run) -> list[list[tuple[int, int]]]:
     cfg = RunConfig.load(run.config)
     order = schedule(len(read_json(run.partition)["batches"]), cfg.epochs, cfg.schedule_seed)
     return chunks(order, cfg.steps_per_proof)
+
+
+def resolve_model(model: str) -> str:
+    """--model as a config names it: an ONNX file is registered by its graph's sha256 ("onnx:<sha256>")."""
+    if not model.lower().endswith(".onnx"):
+        return model
+    from zkpot.models import onnx_graph
+
+    try:
+        return "onnx:" + onnx_graph.register(Path(model))
+    except onnx_graph.GraphError as e:
+        raise ValueError(str(e)) from None

@@ -30,6 +30,7 @@ from zkpot.circuits import srs as srs_mod
 from zkpot.prover.commit import commitment, salt_values, to_felts
 from zkpot.prover.keys import cached_keys
 from zkpot.prover.run import RunDir
+from zkpot.models import onnx_graph
 from zkpot.spec import protocol as P
 from zkpot.spec.artifacts import ArtifactError, atomic_path, read_json, write_json
 from zkpot.spec.bundle import load_manifest
@@ -95,6 +96,8 @@ def prove_inference(run: RunDir, inputs: np.ndarray, out: Path, hidden: bool = F
     if commitment(state) != m["final"]["commitment"]:
         raise ArtifactError(f"{run.final_opening} does not open the run's final commitment")
     scale, rows = m["run"]["scale"], len(inputs)
+    if m["run"]["model"]["name"] == P.ONNX_MODEL:  # the graph, in this machine's cache (derive finds it there)
+        onnx_graph.register(run.public / P.BASE_GRAPH)
     claims = derive.inference_claims(m["run"], rows)
     frozen = frozen_weights(run.base_model, m, "base") if m["run"]["frozen"]["names"] else None
 

@@ -105,6 +105,7 @@ def write_manifest(run: RunDir) -> dict:
     srs = srs_mod.identify(run.srs)
     files = [P.STEP_ONNX, P.SETTINGS, P.VK, P.SRS, P.BASE_MODEL, P.DATASET]
     files += [P.BACKBONE] if cfg.backbone else []
+    files += [P.BASE_GRAPH] if cfg.graph is not None else []
     files += [proof_name(c) for c in range(len(chunks))]
     manifest = {
         "format": FORMAT,

@@ -21,7 +21,7 @@ import torch
 from safetensors.torch import save_file
 
 from zkpot.circuits import derive, pipeline
-from zkpot.models import zoo
+from zkpot.models import onnx_graph, zoo
 from zkpot.models.losses import LOSSES
 from zkpot.models.step import Layout, Optimizer, flatten, frozen_of, layout_of, make_step, select, unflatten
 from zkpot.prover import sizing
@@ -71,9 +71,16 @@ def base_module(run: RunDir, cfg: RunConfig, layout: Layout) -> torch.nn.Module:
     """The model holding the run's published base weights (frozen ones included)."""
     from safetensors.torch import load_file
 
+    register_graph(run, cfg)
     module = build_model(cfg, layout.features, layout.label_width)
     module.load_state_dict(load_file(str(run.base_model)), strict=True)
     return module
+
+
+def register_graph(run: RunDir, cfg: RunConfig) -> None:
+    """An ONNX model's graph, from the run's bundle, in this machine's cache (where zoo.build finds it)."""
+    if cfg.graph is not None and onnx_graph.register(run.public / P.BASE_GRAPH) != cfg.graph:
+        raise TrainError(f"{run.public / P.BASE_GRAPH} is not the graph the run's config names (sha256 {cfg.graph[:16]}…)")
 
 
 def initial_state(layout: Layout, module: torch.nn.Module) -> torch.Tensor:
@@ -131,6 +138,9 @@ def prepare(run: RunDir, cfg: RunConfig, progress=print, memory_gb: float | None
     check_bound(cfg, "the base model", flatten(module, layout))
 
     run.public.mkdir(parents=True, exist_ok=True)
+    if cfg.graph is not None:  # the model's forward graph and base weights, public: the verifier traces it
+        with atomic_path(run.public / P.BASE_GRAPH) as tmp:
+            tmp.write_bytes(onnx_graph.graph_bytes(cfg.graph))
     if cfg.backbone:  # the graph the features came from, published with the bundle (run.backbone names it)
         with atomic_path(run.public / P.BACKBONE) as tmp:
             shutil.copyfile(cfg.backbone, tmp)

@@ -49,6 +49,7 @@ def check_files(public: Path, m: dict, used: list | None = None) -> dict[str, st
     referenced += [m["srs"].get("file"), m["base"].get("file"), m["dataset"].get("file")]
     referenced += [c.get("proof") if isinstance(c, dict) else None for c in m["chunks"]]
     referenced += [P.BACKBONE] if m["run"].get("backbone") is not None else []
+    referenced += [P.BASE_GRAPH] if m["run"]["model"]["name"] == P.ONNX_MODEL else []
     for name in referenced + list(used or []):
         if name not in named:
             raise Rejected("files", f"{name!r} is used but has no sha256 in the manifest")

@@ -28,6 +28,8 @@ NAMESPACES = {
                  "the full SRS's sha256", "circuits/srs.py (see)", "verifier (srs), prover (fold), circuits/srs.py"),
     "srs-dev": ("an INSECURE dev SRS made here (kzg.srs)", "logrows", "circuits/srs.py (dev_srs)",
                 "prover (setup)"),
+    "graphs": ("a user's ONNX model (model.onnx), its external data inline; re-hashed on every read",
+               "its own sha256 (run.model.graph)", "models/onnx_graph.py (register)", "models/onnx_graph.py (load_module)"),
     "srs-checked": ("the record of `zkpot srs import` (check.json)", "the SRS's sha256", "cli.py (srs import)",
                     "the user"),
 }

@@ -27,8 +27,13 @@ from zkpot.spec.protocol import (
     MAX_STEPS_PER_PROOF,
     MAX_TRACE_INPUT,
     MAX_VK,
+    ONNX_MODEL,
     SALT_WORDS,
 )
+
+
+def _hex64(v) -> bool:
+    return isinstance(v, str) and len(v) == 64 and all(ch in "0123456789abcdef" for ch in v)
 
 
 def _int(v) -> bool:
@@ -52,6 +57,10 @@ def check_shape(m: dict) -> None:
     need("manifest", ad is None or (isinstance(ad, dict) and set(ad) == {"rank", "layers"} and _int(ad["rank"])
                          and 1 <= ad["rank"] <= 64 and _strs(ad["layers"]) and ad["layers"]),
           "run.model.adapters must be {rank: 1..64, layers: [Linear layer names]}")
+    graph = r["model"].get("graph")
+    need("manifest", (graph is None) == (r["model"]["name"] != ONNX_MODEL) and (graph is None or _hex64(graph)),
+         "run.model.graph must be the sha256 of its ONNX graph (64 hex digits) for model onnx, and absent otherwise")
+    need("manifest", set(r["model"]) <= {"name", "kwargs", "adapters", "graph"}, "run.model has a field it does not define")
     need("manifest", isinstance(r.get("loss"), str), "run.loss must be a string")
     opt = r.get("optimizer")
     need("manifest", isinstance(opt, dict) and isinstance(opt.get("name"), str)
@@ -77,8 +86,7 @@ def check_shape(m: dict) -> None:
     fr = r.get("frozen")
     need("manifest", isinstance(fr, dict) and set(fr) == {"names", "sha256"} and _strs(fr["names"])
           and len(set(fr["names"])) == len(fr["names"]) and not set(fr["names"]) & set(lay["names"])
-          and isinstance(fr["sha256"], str) and len(fr["sha256"]) == 64
-          and all(ch in "0123456789abcdef" for ch in fr["sha256"]),
+          and _hex64(fr["sha256"]),
           "run.frozen must be {names: distinct parameter names outside the layout, sha256: 64 hex digits}")
     bb = r.get("backbone", "absent")
     need("manifest", bb is None or (isinstance(bb, dict) and set(bb) == {"sha256", "inputs", "outputs"}

@@ -23,6 +23,7 @@ STEP_ONNX, SETTINGS, VK, SRS = "step.onnx", "settings.json", "vk.key", "kzg.srs"
 # cut from the full SRS the manifest names by sha256 and logrows (circuits/srs.py: verifier_srs)
 SRS_IDENTITY = ("sha256", "logrows", "origin")
 BASE_MODEL, DATASET = "base_model.safetensors", "dataset.json"
+BASE_GRAPH = "base_model.onnx"   # (an ONNX model's run) the forward graph, its initializers the base weights
 BACKBONE = "backbone.onnx"   # (optional) a frozen ONNX graph run on the rows before training, outside the circuit:
 # manifest run.backbone = {sha256, inputs, outputs}; its features are the committed data (not proved: reported)
 
@@ -36,7 +37,10 @@ CIRCUIT_CLAIMS = ("model", "loss", "optimizer", "layout", "steps_per_proof", "sc
 # run.layout lists the parameters that train (the committed state); run.frozen = {names, sha256}: every
 # other parameter of the model, a constant of the step graph with the base model's value; sha256 over
 # each one's [name, shape] as JSON then its float32 values little-endian (spec/weights.py)
-BUILTIN_MODELS = ("logreg", "mlp")   # models/zoo.py: the descriptions a verifier can trace itself
+BUILTIN_MODELS = ("logreg", "mlp")   # models/zoo.py
+ONNX_MODEL = "onnx"
+DERIVABLE_MODELS = BUILTIN_MODELS + (ONNX_MODEL,)   # the descriptions a verifier can trace itself: run.model "onnx"
+# names its graph by sha256 (run.model.graph); the bundle carries it as BASE_GRAPH (models/onnx_graph.py)
 LOSSES = ("bce", "ce", "mse")          # models/losses.py
 BOUNDS = ("features", "weights")      # declared: |x| <= features after standardisation (clipped), |w| <= weights
 DEFAULT_BOUNDS = {"features": 4.0, "weights": 2.0}

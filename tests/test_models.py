@@ -124,5 +124,5 @@ def test_the_verifier_knows_every_builtin_model_and_loss():
     from zkpot.models.zoo import BUILTIN
     from zkpot.spec import protocol
 
-    assert sorted(BUILTIN) == sorted(protocol.BUILTIN_MODELS) and sorted(LOSSES) == sorted(protocol.LOSSES)
+    assert sorted(BUILTIN) == sorted(protocol.BUILTIN_MODELS) == sorted(set(protocol.DERIVABLE_MODELS) - {protocol.ONNX_MODEL}) and sorted(LOSSES) == sorted(protocol.LOSSES)
 

@@ -9,7 +9,7 @@ from zkpot.circuits import derive, pipeline
 from zkpot.spec import protocol as P
 from zkpot.spec.artifacts import read_json, sha256_file
 from zkpot.spec.errors import CannotCheck, Rejected
-from zkpot.spec.weights import frozen_digest, frozen_weights
+from zkpot.spec.weights import frozen_digest, frozen_weights, load_weights
 from zkpot.verifier.read import Bundle, full_srs_of
 from zkpot.verifier.report import Report
 
@@ -38,7 +38,9 @@ def derive_circuit(b: Bundle, what: str, bind: bool, report: Report, say) -> Der
         frozen = frozen_weights(b.path(b.m["base"]["file"]), b.m, "frozen")
         report.passed.append(("frozen", f"{len(frozen)} frozen parameter(s) ({', '.join(frozen)}): the base model's "
                                         "values are the ones the claims name (sha256)"))
-    if c["model"]["name"] in P.BUILTIN_MODELS:
+    if c["model"]["name"] == P.ONNX_MODEL:
+        check_graph(b, c["model"]["graph"], report)
+    if c["model"]["name"] in P.DERIVABLE_MODELS:
         say("deriving the circuit from the claims (traced, calibrated and set up once per circuit; cached)")
         onnx = derived("run", "cannot trace the step the manifest describes", derive.derived_onnx, c, frozen)
         if sha256_file(onnx) != b.digests[onnx_name]:
@@ -73,6 +75,33 @@ def derive_circuit(b: Bundle, what: str, bind: bool, report: Report, say) -> Der
                              "the proofs are for another circuit")
     report.passed.append(("vk", f"{vk_name} = setup(derived circuit, SRS), byte for byte"))
     return Derived(c, onnx, settings, vk, logrows)
+
+
+def check_graph(b: Bundle, digest: str, report: Report) -> None:
+    """An ONNX model's run: the bundle's base_model.onnx is the graph the claims name (by sha256, in canonical
+    form, every op one zkpot maps), registered here for the derivation; base_model.safetensors holds exactly
+    its initializers, so the base commitment is of the published model's own weights."""
+    from zkpot.models import onnx_graph
+
+    if b.digests.get(P.BASE_GRAPH) != digest:
+        raise Rejected("graph", f"{P.BASE_GRAPH} is not the graph the claims name (run.model.graph {digest[:16]}…)")
+    try:
+        if onnx_graph.register(b.path(P.BASE_GRAPH)) != digest:
+            raise Rejected("graph", f"{P.BASE_GRAPH} is not in canonical form (its external data inline, serialized once)")
+        module = onnx_graph.load_module(digest)
+    except onnx_graph.GraphError as e:
+        raise Rejected("graph", str(e)) from None
+    graph = {n: p.detach().numpy() for n, p in module.named_parameters()}
+    base = load_weights(b.path(b.m["base"]["file"]), "base")
+    if set(base) != set(graph):
+        raise Rejected("base", f"{b.m['base']['file']} holds {sorted(base)[:4]}…, the graph's initializers are "
+                               f"{sorted(graph)[:4]}…")
+    wrong = [n for n in graph if base[n].shape != graph[n].shape or base[n].astype("<f4").tobytes() != graph[n].astype("<f4").tobytes()]
+    if wrong:
+        raise Rejected("base", f"{b.m['base']['file']}: {', '.join(wrong[:3])} differ from the graph's initializers: the "
+                               f"base commitment is not of the published model")
+    report.passed.append(("graph", f"{P.BASE_GRAPH} (sha256 {digest[:16]}…, {len(module.nodes)} nodes) is the graph "
+                                   f"the claims name; {b.m['base']['file']} holds its {len(graph)} initializers"))
 
 
 def derived(check: str, what: str, fn, *args, traced: bool = True):

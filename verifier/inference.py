@@ -90,7 +90,7 @@ def check_inference(b, directory: Path, opening: Path | None, report, say) -> li
     directory = inference_dir(directory)
     doc = read_claim(directory)
     run, rows = b.m["run"], doc["rows"]
-    if run["model"]["name"] not in P.BUILTIN_MODELS:
+    if run["model"]["name"] not in P.DERIVABLE_MODELS:
         raise Rejected("infer-circuit", f"model {run['model']['name']!r} is the prover's own module: an inference "
                                         "circuit is derived from built-in models only")
     claims = derive.inference_claims(run, rows)

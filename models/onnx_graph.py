@@ -1,0 +1,351 @@
+"""A practitioner's ONNX forward graph as a torch module whose every op has a provable backward.
+
+    module = load_module(digest)            the graph registered under its sha256 (register(path))
+    module(x)                               x: (B, F), F = the product of the graph input's dims after the batch
+
+The graph is interpreted node by node with torch functional ops, so make_fx over torch.func.grad sees
+plain aten ops (models/step.py). Its float initializers of rank >= 1 are the model's parameters (named
+after them: "fc1.weight"), BatchNormalization's running statistics and rank-0 scalars are constants. A
+graph exported at batch 1 (torch.onnx.export's default) runs per example under torch.func.vmap.
+
+Where torch's backward of an op has no ONNX export or ezkl's tract cannot compile it, the op is
+lowered here to one whose backward can (OPS says how; docs/onnx-ops.md is generated from it):
+Conv as im2col by strided slices and a matmul, pooling by reshaping into windows, max as b + relu(a - b).
+LayerNorm and GELU stay native and are decomposed when the step is traced (step.DECOMPOSITIONS).
+
+The graph the claims name is the file's canonical bytes: external data brought inline, serialized
+once (register); its sha256 is run.model.graph, and the bundle carries it as base_model.onnx.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+import torch.nn.functional as F
+from onnx import numpy_helper
+from torch import nn
+
+from zkpot.spec import cache
+
+MAX_GRAPH = 256 << 20   # bytes of a graph, inline
+
+
+class GraphError(ValueError):
+    """A graph zkpot cannot train: the message names the op or the shape, and what to do instead."""
+
+
+# --- the graph the claims name ------------------------------------------------------------------
+
+def canonical_bytes(path: Path) -> bytes:
+    """The model with its external data inline, serialized: what run.model.graph hashes."""
+    path = Path(path)
+    if not path.is_file():
+        raise GraphError(f"model file not found: {path}")
+    try:
+        model = onnx.load(str(path), load_external_data=True)
+    except Exception as e:
+        raise GraphError(f"{path}: not a readable ONNX model ({e.__class__.__name__}: {str(e)[:120]})") from None
+    data = model.SerializeToString()
+    if len(data) > MAX_GRAPH:
+        raise GraphError(f"{path}: {len(data)} bytes inline, more than the {MAX_GRAPH} zkpot proves")
+    return data
+
+
+def register(path: Path) -> str:
+    """Store the graph's canonical bytes under their sha256 (the cache's graphs namespace); its sha256."""
+    data = canonical_bytes(path)
+    digest = hashlib.sha256(data).hexdigest()
+    target = cache.entry("graphs", sha256=digest) / "model.onnx"
+    if not (target.is_file() and hashlib.sha256(target.read_bytes()).digest().hex() == digest):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(target)
+    OnnxModule(onnx.load_from_string(data))  # refused here, before any work, if an op has no mapping
+    return digest
+
+
+def graph_bytes(digest: str) -> bytes:
+    """The registered graph with this sha256, re-hashed on every read (the cache is not trusted)."""
+    path = cache.entry("graphs", sha256=digest) / "model.onnx"
+    data = path.read_bytes() if path.is_file() else b""
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise GraphError(f"no ONNX graph with sha256 {digest[:16]}… is registered here (zkpot train --model FILE.onnx, "
+                         "or the bundle's base_model.onnx, registers it)")
+    return data
+
+
+def load_module(digest: str) -> "OnnxModule":
+    return OnnxModule(onnx.load_from_string(graph_bytes(digest)))
+
+
+# --- the interpreter ----------------------------------------------------------------------------
+
+def _ident(name: str) -> str:
+    """An initializer's name as a parameter path ("fc1.weight" stays, "val_0" stays, "1.w" -> "p_1.w")."""
+    parts = [re.sub(r"\W", "_", p) or "_" for p in name.split(".")]
+    return ".".join(("p_" + p) if p[0].isdigit() else p for p in parts)
+
+
+def _attrs(node) -> dict:
+    out = {}
+    for a in node.attribute:
+        v = onnx.helper.get_attribute_value(a)
+        out[a.name] = v.decode() if isinstance(v, bytes) else numpy_helper.to_array(v) if isinstance(v, onnx.TensorProto) else v
+    return out
+
+
+def _static_dims(value_info, what: str) -> list[int]:
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in value_info.type.tensor_type.shape.dim]
+    if not dims:
+        raise GraphError(f"the graph's {what} has no shape")
+    dims[0] = 1 if dims[0] is None else dims[0]   # a symbolic batch: run per example
+    if any(d is None or d < 1 for d in dims[1:]):
+        raise GraphError(f"the graph's {what} {value_info.name!r} has dynamic dimensions {dims}: export it with "
+                         "static shapes (torch.onnx.export's default)")
+    return dims
+
+
+class OnnxModule(nn.Module):
+    """The graph as an nn.Module: initializers as parameters, nodes evaluated in order (see module docstring)."""
+
+    def __init__(self, model: onnx.ModelProto):
+        super().__init__()
+        g = model.graph
+        inits = {t.name for t in g.initializer}
+        inputs = [i for i in g.input if i.name not in inits]
+        if len(inputs) != 1 or len(g.output) != 1:
+            raise GraphError(f"zkpot trains a graph of one input and one output; this one has {len(inputs)} input(s) "
+                             f"and {len(g.output)} output(s)")
+        self.input_name, self.output_name = inputs[0].name, g.output[0].name
+        self.input_shape = _static_dims(inputs[0], "input")
+        self.output_shape = _static_dims(g.output[0], "output")
+        if self.input_shape[0] != 1:
+            raise GraphError(f"the graph's input has batch {self.input_shape[0]}: export it at batch 1 "
+                             "(torch.onnx.export with one example row)")
+        statistics = {n.input[i] for n in g.node if n.op_type == "BatchNormalization" for i in (3, 4) if i < len(n.input)}
+        self._param, self._const = {}, {}
+        for t in g.initializer:
+            a = numpy_helper.to_array(t)
+            if a.dtype.kind == "f" and a.ndim >= 1 and t.name not in statistics:
+                *path, leaf = _ident(t.name).split(".")
+                owner = self
+                for p in path:
+                    if not hasattr(owner, p):
+                        owner.add_module(p, nn.Module())
+                    owner = getattr(owner, p)
+                owner.register_parameter(leaf, nn.Parameter(torch.from_numpy(a.astype(np.float32).copy())))
+                self._param[t.name] = _ident(t.name)
+            else:
+                self._const[t.name] = a
+        self.nodes = []
+        for n in g.node:
+            at = _attrs(n)
+            if n.op_type == "Constant":   # folded now: a static value
+                self._const[n.output[0]] = np.asarray(at.get("value", at.get("value_float", at.get("value_floats",
+                                                      at.get("value_int", at.get("value_ints"))))))
+                continue
+            if n.op_type not in OPS:
+                raise GraphError(f"ONNX op {n.op_type} (node {n.name or n.output[0]!r}) is not supported: "
+                                 f"{REFUSED.get(n.op_type, NEAREST)}")
+            self.nodes.append((n.op_type, n.name, list(n.input), list(n.output), at))
+
+    def _value(self, env: dict, name: str):
+        if name == "":
+            return None
+        if name in env:
+            return env[name]
+        if name in self._param:   # by attribute: functional_call swaps in the traced tensors
+            owner = self
+            for part in self._param[name].split("."):
+                owner = getattr(owner, part)
+            return owner
+        a = self._const[name]
+        if a.dtype.kind == "f":
+            return float(a) if a.ndim == 0 else torch.from_numpy(a.astype(np.float32).copy())
+        return a   # integer constants stay numpy: static shapes and axes
+
+    def run(self, x: torch.Tensor) -> torch.Tensor:
+        """The graph on one example of the graph input's shape."""
+        env = {self.input_name: x}
+        for op, name, ins, outs, at in self.nodes:
+            try:
+                res = OPS[op][0](at, *[self._value(env, i) for i in ins])
+            except GraphError as e:
+                raise GraphError(f"ONNX op {op} (node {name or outs[0]!r}): {e}") from None
+            for o, r in zip(outs, res if isinstance(res, tuple) else (res,)):
+                if o:
+                    env[o] = r
+        return env[self.output_name]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B = x.shape[0]
+        y = torch.func.vmap(self.run)(x.reshape(B, *self.input_shape))
+        return y.reshape(B, -1)
+
+    @property
+    def features(self) -> int:
+        return math.prod(self.input_shape[1:])
+
+    @property
+    def outputs(self) -> int:
+        return math.prod(self.output_shape[1:])
+
+
+# --- ops ----------------------------------------------------------------------------------------
+
+def _ints(a) -> list[int]:
+    return [int(v) for v in np.asarray(a).reshape(-1)]
+
+
+def _gemm(at, a, b, c=None):
+    a = a.transpose(-1, -2) if at.get("transA", 0) else a
+    b = b.transpose(-1, -2) if at.get("transB", 0) else b
+    y = a @ b * at.get("alpha", 1.0) if at.get("alpha", 1.0) != 1.0 else a @ b
+    return y if c is None else y + (c * at["beta"] if at.get("beta", 1.0) != 1.0 else c)
+
+
+def _reshape(at, x, shape):
+    shape = _ints(shape)
+    if not at.get("allowzero", 0):
+        shape = [x.shape[i] if s == 0 else s for i, s in enumerate(shape)]
+    return x.reshape(shape)
+
+
+def _axes(at, x, axes):
+    axes = _ints(axes) if axes is not None else at.get("axes")
+    return list(range(x.dim())) if axes is None else [a % x.dim() for a in axes]
+
+
+def _windows(x, k, s):
+    """Non-overlapping windows (stride = kernel) by reshape: (N, C, Ho, Wo, kh*kw). Their backward is a
+    reshape; slicing's backward exports as ConstantOfShape + ScatterND, which tract refuses."""
+    if list(k) != list(s):
+        raise GraphError("pooling with stride other than the kernel is not supported (use stride = kernel)")
+    N, C, H, W = x.shape
+    if H % k[0] or W % k[1]:
+        raise GraphError(f"pooling a {H}x{W} map by {k[0]}x{k[1]} windows leaves a remainder")
+    Ho, Wo = H // k[0], W // k[1]
+    return x.reshape(N, C, Ho, k[0], Wo, k[1]).permute(0, 1, 2, 4, 3, 5).reshape(N, C, Ho, Wo, k[0] * k[1])
+
+
+def _pool_attrs(at):
+    if any(at.get("pads", [0, 0, 0, 0])) or at.get("ceil_mode", 0) or any(d != 1 for d in at.get("dilations", [1, 1])):
+        raise GraphError("pooling with padding, ceil mode or dilation is not supported")
+    return at["kernel_shape"], at.get("strides", at["kernel_shape"])
+
+
+def _maxpool(at, x):
+    w = _windows(x, *_pool_attrs(at)).unbind(-1)
+    y = w[0]
+    for c in w[1:]:
+        y = c + F.relu(y - c)   # max(y, c); torch.maximum costs more rows, amax's backward does not calibrate
+    return y
+
+
+def _conv(at, x, w, b=None):
+    """im2col by strided slices of the padded input, then one matmul: its weight gradient is a matmul
+    (aten.convolution_backward has no ONNX export)."""
+    if at.get("group", 1) != 1 or any(d != 1 for d in at.get("dilations", [1] * (w.dim() - 2))):
+        raise GraphError("grouped or dilated convolutions are not supported")
+    one_d = w.dim() == 3
+    if one_d:   # Conv1d: a 2-D convolution of height 1
+        x, w = x.unsqueeze(-2), w.unsqueeze(-2)
+        at = {**at, "pads": [0, at.get("pads", [0, 0])[0], 0, at.get("pads", [0, 0])[1]],
+              "strides": [1, at.get("strides", [1])[0]]}
+    if at.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
+        raise GraphError(f"auto_pad {at['auto_pad']} is not supported: export with explicit padding")
+    pads, (sh, sw) = at.get("pads", [0, 0, 0, 0]), at.get("strides", [1, 1])
+    O, C, kh, kw = w.shape
+    if any(pads):
+        x = F.pad(x, (pads[1], pads[3], pads[0], pads[2]))
+    H, W = x.shape[-2:]
+    Ho, Wo = (H - kh) // sh + 1, (W - kw) // sw + 1
+    cols = [x[..., i : i + sh * (Ho - 1) + 1 : sh, j : j + sw * (Wo - 1) + 1 : sw] for i in range(kh) for j in range(kw)]
+    patches = torch.stack(cols, dim=2).reshape(x.shape[0], C * kh * kw, Ho * Wo)   # (c, i, j): w's order
+    y = w.reshape(O, C * kh * kw) @ patches
+    y = (y if b is None else y + b.reshape(O, 1)).reshape(x.shape[0], O, Ho, Wo)
+    return y.squeeze(-2) if one_d else y
+
+
+def _batchnorm(at, x, scale, bias, mean, var):
+    if at.get("training_mode", 0):
+        raise GraphError("BatchNormalization in training mode: export the model in eval mode (model.eval())")
+    shape = [1, -1] + [1] * (x.dim() - 2)
+    inv = torch.rsqrt(var + at.get("epsilon", 1e-5))   # constants: computed once, a constant of the step graph
+    return (x - mean.reshape(shape)) * (inv.reshape(shape) * scale.reshape(shape)) + bias.reshape(shape)
+
+
+def _layernorm(at, x, w, b=None):
+    ax = at.get("axis", -1) % x.dim()
+    return F.layer_norm(x, list(x.shape[ax:]), w, b, at.get("epsilon", 1e-5))
+
+
+def _unsqueeze(at, x, axes=None):
+    axes = _ints(axes if axes is not None else at["axes"])
+    for a in sorted(a % (x.dim() + len(axes)) for a in axes):
+        x = x.unsqueeze(a)
+    return x
+
+
+def _squeeze(at, x, axes=None):
+    axes = _ints(axes) if axes is not None else at.get("axes")
+    if axes is None:
+        return x.squeeze()
+    for a in sorted((a % x.dim() for a in axes), reverse=True):
+        x = x.squeeze(a)
+    return x
+
+
+def _concat(at, *xs):
+    return torch.cat([torch.as_tensor(x, dtype=torch.float32) if isinstance(x, np.ndarray) else x for x in xs],
+                     dim=at["axis"])
+
+
+NATIVE = "native"
+# op: (torch formulation, how it is proved)
+OPS = {
+    "Gemm": (_gemm, NATIVE), "MatMul": (lambda at, a, b: a @ b, NATIVE),
+    "Add": (lambda at, a, b: a + b, NATIVE), "Sub": (lambda at, a, b: a - b, NATIVE),
+    "Mul": (lambda at, a, b: a * b, NATIVE),
+    "Div": (lambda at, a, b: a * (1.0 / b) if isinstance(b, float) else a / b, "by a constant: a product; else native"),
+    "Neg": (lambda at, a: -a, NATIVE), "Identity": (lambda at, x: x, NATIVE),
+    "Relu": (lambda at, x: F.relu(x), NATIVE), "Sigmoid": (lambda at, x: torch.sigmoid(x), NATIVE),
+    "Tanh": (lambda at, x: torch.tanh(x), NATIVE), "Exp": (lambda at, x: torch.exp(x), NATIVE),
+    "Sqrt": (lambda at, x: torch.sqrt(x), NATIVE), "Erf": (lambda at, x: torch.erf(x), NATIVE),
+    "Pow": (lambda at, x, p: x ** p, NATIVE),
+    "Gelu": (lambda at, x: F.gelu(x, approximate=at.get("approximate", "none")), "decomposed when traced (step.DECOMPOSITIONS)"),
+    "LayerNormalization": (_layernorm, "decomposed when traced (step.DECOMPOSITIONS)"),
+    "BatchNormalization": (_batchnorm, "eval only: running statistics are constants, scale and bias train"),
+    "Softmax": (lambda at, x: F.softmax(x, dim=at.get("axis", -1)), NATIVE),
+    "Reshape": (_reshape, NATIVE),
+    "Flatten": (lambda at, x: x.reshape(math.prod(x.shape[: at.get("axis", 1)]), -1), NATIVE),
+    "Transpose": (lambda at, x: x.permute(*at.get("perm", list(range(x.dim()))[::-1])), NATIVE),
+    "Unsqueeze": (_unsqueeze, NATIVE), "Squeeze": (_squeeze, NATIVE), "Concat": (_concat, NATIVE),
+    "ReduceMean": (lambda at, x, axes=None: x.mean(dim=_axes(at, x, axes), keepdim=bool(at.get("keepdims", 1))), NATIVE),
+    "ReduceSum": (lambda at, x, axes=None: x.sum(dim=_axes(at, x, axes), keepdim=bool(at.get("keepdims", 1))), NATIVE),
+    "Conv": (_conv, "lowered: im2col by strided slices + one matmul (1-D and 2-D; group 1, no dilation)"),
+    "MaxPool": (_maxpool, "lowered: windows by reshape, max(a, b) = b + relu(a - b) (stride = kernel, no padding)"),
+    "AveragePool": (lambda at, x: _windows(x, *_pool_attrs(at)).mean(dim=-1),
+                    "lowered: windows by reshape, then a mean (stride = kernel, no padding)"),
+    "GlobalAveragePool": (lambda at, x: x.mean(dim=list(range(2, x.dim())), keepdim=True), NATIVE),
+}
+NEAREST = "rewrite that part of the model with the ops of docs/onnx-ops.md, or keep it out of the circuit (--backbone)"
+REFUSED = {   # the nearest supported alternative, where there is one
+    "Dropout": "export the model in eval mode (model.eval()): dropout then disappears",
+    "LogSoftmax": "end the model at the logits: --loss ce applies the softmax itself",
+    "Gather": "an embedding lookup of private indices is not supported: feed one-hot or dense features (MatMul)",
+    "ConvTranspose": "use Conv with the transposed weight on an upsampled input",
+    "LSTM": "unroll the recurrence with MatMul, Sigmoid and Tanh",
+    "GRU": "unroll the recurrence with MatMul, Sigmoid and Tanh",
+    "ReduceMax": "MaxPool over the axis, or a mean (ReduceMean)",
+    "Clip": "Relu (ReLU6 as Relu(x) - Relu(x - 6))",
+    "LeakyRelu": "Relu",
+    "HardSigmoid": "Sigmoid",
+    "Cast": "export with a single float dtype",
+}
