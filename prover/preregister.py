@@ -36,8 +36,9 @@ def preregister(cfg: RunConfig, features: int, outputs: int, out: Path, srs: Pat
     the SRS identity."""
     if cfg.steps_per_proof == AUTO:
         raise ValueError("--steps-per-proof auto needs the run's step count (epochs x batches): give `circuit` a number")
-    if cfg.model not in zoo.BUILTIN:
-        raise ValueError(f"model {cfg.model!r}: pre-registration derives built-in models only (a verifier cannot trace yours)")
+    if cfg.model not in zoo.BUILTIN and cfg.graph is None:
+        raise ValueError(f"model {cfg.model!r}: pre-registration derives built-in and ONNX models only (a verifier "
+                         "cannot trace your module: `zkpot export` makes it an ONNX model)")
     claims, frozen = claims_of(cfg, features, outputs)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
