@@ -4,7 +4,6 @@ lowering of models/onnx_graph.py traced, compiled by ezkl and run in fixed point
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import shutil
 
@@ -123,7 +122,7 @@ def test_each_lowering_proves_in_fixed_point_as_in_float(name, tmp_path):
     claims, frozen = claims_of(cfg, module.features, outputs)
     onnx_file = derive.derived_onnx(claims, frozen)
     assert derive.derived_onnx(claims, frozen).read_bytes() == onnx_file.read_bytes()
-    settings = derive.derived_settings(claims, onnx_file)
+    derive.derived_settings(claims, onnx_file)
     compiled = derive.derived_circuit(claims, onnx_file)
     samples = derive.public_samples(claims)
     one = [s[: len(s) // 8] for s in samples]   # the first of the 8 public samples
