@@ -23,6 +23,7 @@ import functools
 import json
 import os
 import sys
+import warnings
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -305,6 +306,29 @@ def _train_steps(rd):
               f"{report[f'float_{metric}']:.4f}", f"{report['max_abs_weight_diff']:.5f}",
               f"{report['base_loss']:.4f} -> {report['fixed_point_loss']:.4f}")
     out.print(t)
+
+
+@app.command("export")
+@_clean_errors
+def export_model(
+    model: str = typer.Argument(..., help="Your module: path/to/file.py:ClassName (built with in_features, out_features)."),
+    out_file: Path = typer.Argument(..., help="The ONNX file to write (then: zkpot train RUN --model OUT_FILE)."),
+    features: int = typer.Option(..., help="Values per example (the data's feature columns)."),
+    outputs: int = typer.Option(1, help="Model outputs: 1 for bce, classes for ce, targets for mse."),
+    shape: Optional[str] = typer.Option(None, help="One example's input shape, comma separated (e.g. 1,8,8 for 8x8 "
+                                                   "images; default: FEATURES): a CSV row is reshaped to it."),
+    base: Optional[Path] = typer.Option(None, help="Pretrained weights (.safetensors or a torch state dict); default: seeded init."),
+    seed: int = typer.Option(0, help="Seed of the initial weights when there is no --base."),
+):
+    """Turn your own torch module into an ONNX model (architecture and weights in one public file) that a
+    verifier can trace: a run of it can then earn VALID, which a `file.py:Class` run cannot."""
+    from zkpot.models import zoo
+
+    dims = tuple(int(d) for d in shape.split(",")) if shape else (features,)
+    digest = zoo.export_onnx({"name": model, "kwargs": {"in_features": features, "out_features": outputs}}, out_file,
+                             dims, base, seed)
+    out.print(f"{out_file}: ONNX graph sha256 {digest[:16]}… (train it with `zkpot train RUN --model {out_file}`)",
+              highlight=False)
 
 
 @app.command()
@@ -785,6 +809,7 @@ def _named_owners(args: list[str]) -> list[bytes] | None:
 
 def main():
     """The CLI, with click's usage errors (an unknown option, a value not among the choices) as one line."""
+    warnings.simplefilter("ignore", FutureWarning)  # libraries' deprecation notes are not the user's to act on
     try:
         from typer._click import exceptions as click  # typer >= 0.29 carries its own click
     except ImportError:

@@ -87,9 +87,9 @@ def load_module(digest: str) -> "OnnxModule":
 # --- the interpreter ----------------------------------------------------------------------------
 
 def _ident(name: str) -> str:
-    """An initializer's name as a parameter path ("fc1.weight" stays, "val_0" stays, "1.w" -> "p_1.w")."""
-    parts = [re.sub(r"\W", "_", p) or "_" for p in name.split(".")]
-    return ".".join(("p_" + p) if p[0].isdigit() else p for p in parts)
+    """An initializer's name as a parameter path: torch's own names stay ("fc1.weight", "0.bias"), other
+    characters become "_" (what --train's globs match)."""
+    return ".".join(re.sub(r"\W", "_", p) or "_" for p in name.split("."))
 
 
 def _attrs(node) -> dict:
@@ -349,3 +349,41 @@ REFUSED = {   # the nearest supported alternative, where there is one
     "HardSigmoid": "Sigmoid",
     "Cast": "export with a single float dtype",
 }
+
+
+def op_table() -> str:
+    """docs/onnx-ops.md, generated from OPS and REFUSED (python -m zkpot.models.onnx_graph > docs/onnx-ops.md)."""
+    rows = "\n".join(f"| {op} | {'supported' if how == NATIVE else how} |" for op, (_, how) in sorted(OPS.items()))
+    refused = "\n".join(f"| {op} | {hint} |" for op, hint in sorted(REFUSED.items()))
+    return f"""# ONNX ops a model may use
+
+Generated from `models/onnx_graph.py` (`python -m zkpot.models.onnx_graph > docs/onnx-ops.md`; a test keeps
+the two equal). `zkpot train --model model.onnx` interprets the graph node by node with these formulations;
+the training step traced from it (forward, backward, update) is what ezkl proves. "supported": the torch op
+itself, whose backward exports to ONNX and compiles in ezkl 22.3.0; otherwise, how it is lowered first.
+Constant nodes are folded; float initializers of rank >= 1 are the parameters (BatchNormalization's running
+statistics excepted), integer ones static shapes and axes. The graph's input must have static dimensions
+after the batch (a CSV row is reshaped to them); one input, one output.
+
+| op | how it is proved |
+| --- | --- |
+{rows}
+
+Any other op is refused by `zkpot train` before any work, in one line naming the op, the node and the
+nearest alternative; for these the alternative is:
+
+| op | instead |
+| --- | --- |
+{refused}
+
+Costs measured on small models (`tests/test_onnx_models.py`, scale 8): about 46 rows per rescaled output
+element of a product; 2^15 rows for an 8-wide tabular block (Linear, LayerNorm, GELU, Linear) at batch 8,
+2^17 for a 2-channel CNN on 8x8 images at batch 2. Fixed point stays within 4 quanta (2^-8) of float for the
+convolutions and the tabular block, 8.5 for attention.
+
+[Back to the README](../README.md)
+"""
+
+
+if __name__ == "__main__":
+    print(op_table(), end="")

@@ -7,6 +7,7 @@ a (batch, features) tensor to (batch, outputs) and whose ops ezkl can compile.
 from __future__ import annotations
 
 import importlib.util
+import math
 import sys
 from pathlib import Path
 
@@ -140,3 +141,37 @@ def load_base(module: nn.Module, path: Path) -> None:
     with torch.no_grad():
         for name, p in own.items():
             p.copy_(state[name].to(p.dtype))
+
+
+def export_onnx(spec: dict, out: Path, shape: tuple[int, ...], base: Path | None = None, seed: int = 0) -> str:
+    """A module of one's own (`file.py:Class`) as an ONNX model zkpot binds (`zkpot export`): built from `spec`
+    (seeded, or holding the `base` weights), exported by torch.onnx.export at batch 1 with its defaults, one
+    example of `shape`; registered (every op checked) and its sha256 returned."""
+    import contextlib
+    import io
+    import logging
+
+    from zkpot.models import onnx_graph
+    from zkpot.spec.artifacts import atomic_path
+
+    module = build(spec, seed=seed)
+    if base is not None:
+        load_base(module, base)
+    if math.prod(shape) != spec["kwargs"]["in_features"]:
+        raise ModelError(f"an example of shape {tuple(shape)} has {math.prod(shape)} values, not --features "
+                         f"{spec['kwargs']['in_features']}")
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    with atomic_path(out) as tmp, contextlib.redirect_stdout(io.StringIO()):
+        try:
+            torch.onnx.export(module.eval(), (torch.zeros(1, *shape),), str(tmp.with_suffix(".onnx")))
+        except Exception as e:  # user code: report, do not crash
+            raise ModelError(f"torch.onnx.export cannot export {spec['name']}: {e.__class__.__name__}: "
+                             f"{str(e).splitlines()[0][:160] if str(e) else ''}") from None
+        tmp.write_bytes(onnx_graph.canonical_bytes(tmp.with_suffix(".onnx")))
+        for extra in (tmp.with_suffix(".onnx"), tmp.with_suffix(".onnx.data")):
+            extra.unlink(missing_ok=True)
+    try:
+        return onnx_graph.register(out)
+    except onnx_graph.GraphError as e:
+        Path(out).unlink()
+        raise ModelError(str(e)) from None

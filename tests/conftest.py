@@ -83,3 +83,14 @@ def edit_manifest(public: Path, fn) -> None:
     m = json.loads((public / "manifest.json").read_text())
     fn(m)
     (public / "manifest.json").write_text(json.dumps(m))
+
+
+@pytest.fixture(scope="session")
+def readme_onnx_run(tmp_path_factory):
+    """The README's "Your own model" block run verbatim, once: (the run, the last line's output)."""
+    from tests.test_readme import REPO, bash_block, run
+
+    work = tmp_path_factory.mktemp("readme_onnx")
+    for line in bash_block(REPO / "README.md", "## Your own model"):
+        r = run(line, work)
+    return RunDir(work / "runs" / "mine"), r

@@ -148,19 +148,9 @@ def test_each_lowering_proves_in_fixed_point_as_in_float(name, tmp_path):
 # --- a run of a user's ONNX model, end to end ------------------------------------------------------
 
 @pytest.fixture(scope="session")
-def onnx_run(tmp_path_factory) -> RunDir:
-    """zkpot train --model tabular.onnx on 8 rows, batches of 4, one epoch (2 step proofs), as a user runs it."""
-    work = tmp_path_factory.mktemp("onnx_run")
-    export("tabular", work / "tabular.onnx")
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(8, 6))
-    (work / "rows.csv").write_text("a,b,c,d,e,f,label\n" + "".join(
-        ",".join(f"{v:.4f}" for v in r) + f",{int(r[0] + r[1] > 0)}\n" for r in X))
-    for args in (("train", "run", "--model", "tabular.onnx", "--data", "rows.csv", "--batch-size", "4", "--epochs", "1",
-                  "--lr", "0.25"), ("setup", "run"), ("prove", "run")):
-        r = zkpot(*args, cwd=work)
-        assert r.returncode == 0, r.stderr[-2000:]
-    return RunDir(work / "run")
+def onnx_run(readme_onnx_run) -> RunDir:
+    """The README's run of a user's ONNX model (LayerNorm, GELU; exported at torch's defaults), 2 step proofs."""
+    return readme_onnx_run[0]
 
 
 def checks(public, **kw):
@@ -186,7 +176,7 @@ def _edit_graph(public, edit, claim: bool, weights: bool = False):
         from safetensors.numpy import load_file, save_file
 
         w = load_file(str(public / "base_model.safetensors"))
-        w["fc2.bias"] = w["fc2.bias"] + np.float32(1 / 256)
+        w["3.bias"] = w["3.bias"] + np.float32(1 / 256)
         save_file(w, str(public / "base_model.safetensors"))
     if claim:
         edit_manifest(public, lambda m: m["run"]["model"].update(graph=hashlib.sha256(data).hexdigest()))
@@ -198,7 +188,7 @@ def _initializer(model, name):
 
 
 def _bump_weight(model):
-    t = _initializer(model, "fc2.bias")
+    t = _initializer(model, "3.bias")   # the head's bias
     t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(t) + np.float32(1 / 256), t.name))
 
 
@@ -208,9 +198,7 @@ def _attribute(model):
 
 
 def _node(model):
-    x = model.graph.input[0].name
-    node = next(n for n in model.graph.node if n.op_type == "Add" and x in n.input)   # the residual add: x + ...
-    node.op_type = "Sub"
+    next(n for n in model.graph.node if n.op_type == "Gelu").op_type = "Tanh"   # another activation
 
 
 @pytest.mark.parametrize("edit,claim,weights,check", [
@@ -218,7 +206,7 @@ def _node(model):
     (_bump_weight, True, False, "base"),      # ... and named: the published base weights are not the graph's
     (_bump_weight, True, True, "circuit"),    # ... both changed: another claimed graph seeds other public samples
     (_attribute, True, False, "run"),         # LayerNorm's epsilon: another step graph
-    (_node, True, False, "run"),              # the residual add made a subtraction
+    (_node, True, False, "run"),              # GELU made Tanh
 ], ids=["weight", "weight-claimed", "weight-and-base", "attribute", "node"])
 def test_a_bundle_whose_graph_differs_from_the_claimed_base_is_rejected(onnx_run, tmp_path, edit, claim, weights, check):
     public = tmp_path / "public"
@@ -251,3 +239,114 @@ def test_the_graph_must_fit_the_data(tmp_path):
     (tmp_path / "rows.csv").write_text("a,b,c,label\n" + "1,2,3,0\n" * 8)
     r = zkpot("train", "run", "--model", "m.onnx", "--data", "rows.csv", "--batch-size", "4", cwd=tmp_path)
     assert r.returncode == 2 and "takes 6 features" in r.stderr and "3 feature columns" in r.stderr, r.stderr
+
+
+def test_the_op_table_in_docs_is_the_codes():
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "onnx-ops.md"
+    assert page.read_text() == onnx_graph.op_table(), "regenerate: python -m zkpot.models.onnx_graph > docs/onnx-ops.md"
+
+
+def test_export_makes_a_users_module_a_model_zkpot_binds(tmp_path):
+    """`zkpot export file.py:Class`: the module (its seeded weights) as an ONNX model whose interpreted graph
+    computes what the module does; a run of it then derives like any ONNX model."""
+    (tmp_path / "net.py").write_text(
+        "import torch\nclass Net(torch.nn.Module):\n    def __init__(self, in_features, out_features):\n"
+        "        super().__init__()\n        self.conv = torch.nn.Conv2d(1, 2, 3, padding=1)\n"
+        "        self.head = torch.nn.Linear(32, out_features)\n    def forward(self, x):\n"
+        "        return self.head(torch.relu(self.conv(x)).flatten(1))\n")
+    r = zkpot("export", "net.py:Net", "net.onnx", "--features", "16", "--outputs", "3", "--shape", "1,4,4", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    from zkpot.models import zoo
+
+    net = zoo.build({"name": f"{tmp_path / 'net.py'}:Net", "kwargs": {"in_features": 16, "out_features": 3}}, seed=0)
+    module = onnx_graph.load_module(onnx_graph.register(tmp_path / "net.onnx"))
+    x = torch.randn(4, 16)
+    with torch.no_grad():
+        assert torch.allclose(module(x), net(x.reshape(4, 1, 4, 4)), atol=1e-5)
+    assert sorted(n for n, _ in module.named_parameters()) == sorted(n for n, _ in net.named_parameters())
+    r = zkpot("export", "net.py:Nope", "x.onnx", "--features", "16", cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "Nope" in r.stderr, r.stderr
+
+
+# --- every op of the table, alone, against ONNX's own reference implementation ---------------------
+
+def _f(*shape, positive=False):
+    a = np.random.default_rng(len(shape) + sum(shape)).normal(size=shape).astype(np.float32)
+    return np.abs(a) + 0.1 if positive else a
+
+
+def _i(*values):
+    return np.array(values, dtype=np.int64)
+
+
+OP_CASES = {  # op: (input shape, attributes, further inputs (initializers, in order), positive input)
+    "Gemm": ((1, 3), {"transB": 1}, [_f(2, 3), _f(2)]),
+    "MatMul": ((1, 3), {}, [_f(3, 2)]),
+    "Add": ((1, 3), {}, [_f(3)]), "Sub": ((1, 3), {}, [_f(3)]), "Mul": ((1, 3), {}, [_f(3)]),
+    "Div": ((1, 3), {}, [_f(3, positive=True)]),
+    "Neg": ((1, 3), {}, []), "Identity": ((1, 3), {}, []), "Relu": ((1, 3), {}, []), "Sigmoid": ((1, 3), {}, []),
+    "Tanh": ((1, 3), {}, []), "Exp": ((1, 3), {}, []), "Erf": ((1, 3), {}, []),
+    "Sqrt": ((1, 3), {}, [], True), "Pow": ((1, 3), {}, [np.array(2.0, np.float32)]),
+    "Gelu": ((1, 3), {}, []),
+    "LayerNormalization": ((1, 4), {"axis": -1}, [_f(4), _f(4)]),
+    "BatchNormalization": ((1, 2, 3, 3), {}, [_f(2), _f(2), _f(2), _f(2, positive=True)]),
+    "Softmax": ((1, 4), {"axis": -1}, []),
+    "Reshape": ((1, 6), {}, [_i(1, 2, 3)]),
+    "Flatten": ((1, 2, 3), {"axis": 1}, []),
+    "Transpose": ((1, 2, 3), {"perm": [0, 2, 1]}, []),
+    "Unsqueeze": ((1, 3), {}, [_i(2)]), "Squeeze": ((1, 3, 1), {}, [_i(2)]),
+    "Concat": ((1, 3), {"axis": 1}, [_f(1, 2)]),
+    "ReduceMean": ((1, 2, 3), {"keepdims": 0}, [_i(2)]), "ReduceSum": ((1, 2, 3), {"keepdims": 1}, [_i(1)]),
+    "Conv": ((1, 1, 4, 4), {"pads": [1, 1, 1, 1], "strides": [1, 1]}, [_f(2, 1, 3, 3), _f(2)]),
+    "MaxPool": ((1, 1, 4, 4), {"kernel_shape": [2, 2], "strides": [2, 2]}, []),
+    "AveragePool": ((1, 1, 4, 4), {"kernel_shape": [2, 2], "strides": [2, 2]}, []),
+    "GlobalAveragePool": ((1, 2, 3, 3), {}, []),
+}
+
+
+def _one_op_model(op: str) -> tuple[onnx.ModelProto, np.ndarray]:
+    from onnx import TensorProto, helper
+    from onnx.reference import ReferenceEvaluator
+
+    shape, attrs, extra, *positive = OP_CASES[op]
+    names = [f"c{i}" for i in range(len(extra))]
+    inits = [numpy_helper.from_array(a, n) for a, n in zip(extra, names)]
+
+    def model(out_shape):
+        node = helper.make_node(op, ["x", *names], ["y"], name=f"the_{op}", **attrs)
+        g = helper.make_graph([node], op, [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)], inits)
+        return helper.make_model(g, opset_imports=[helper.make_opsetid("", 20)])
+
+    x = _f(*shape, positive=bool(positive))
+    y = ReferenceEvaluator(model(None)).run(None, {"x": x})[0]
+    return model(list(y.shape)), (x, y)
+
+
+def test_every_op_of_the_table_has_a_case():
+    assert set(OP_CASES) == set(onnx_graph.OPS)
+
+
+@pytest.mark.parametrize("op", sorted(OP_CASES))
+def test_each_op_computes_what_onnx_defines(op):
+    """The interpreter against onnx.reference (ONNX's own executable definition), one op at a time."""
+    model, (x, y) = _one_op_model(op)
+    module = onnx_graph.OnnxModule(model)
+    with torch.no_grad():
+        got = module(torch.from_numpy(x).reshape(1, -1)).numpy().reshape(-1)
+    assert np.allclose(got, y.reshape(-1), atol=1e-5), (got, y)
+
+
+@pytest.mark.parametrize("op", sorted(onnx_graph.REFUSED) + ["NonMaxSuppression"])
+def test_an_op_without_a_mapping_is_refused_naming_it_and_the_alternative(op):
+    from onnx import TensorProto, helper
+
+    node = helper.make_node(op, ["x"], ["y"], name="the_node")
+    g = helper.make_graph([node], op, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])])
+    with pytest.raises(onnx_graph.GraphError) as e:
+        onnx_graph.OnnxModule(helper.make_model(g))
+    assert f"ONNX op {op} (node 'the_node')" in str(e.value)
+    assert onnx_graph.REFUSED.get(op, onnx_graph.NEAREST) in str(e.value)

@@ -38,3 +38,10 @@ def test_quick_start_then_inference_verbatim(tmp_path):
         if " verify " in f" {line} ":
             assert "VALID" in r.stdout and "the prediction the inference proof proves" in r.stdout, r.stdout
     assert "opens" in r.stdout  # the last line: the inputs' owner's opening opens the proof's H(inputs)
+
+
+def test_your_own_onnx_model_verbatim(readme_onnx_run):
+    """A model exported by torch.onnx.export at its defaults, trained, proved and verified VALID through the
+    README's commands alone (tests/test_onnx_models.py attacks the same bundle)."""
+    run, last = readme_onnx_run
+    assert "VALID" in last.stdout and "INVALID" not in last.stdout and "graph" in last.stdout, last.stdout
