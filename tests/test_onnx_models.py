@@ -350,3 +350,29 @@ def test_an_op_without_a_mapping_is_refused_naming_it_and_the_alternative(op):
         onnx_graph.OnnxModule(helper.make_model(g))
     assert f"ONNX op {op} (node 'the_node')" in str(e.value)
     assert onnx_graph.REFUSED.get(op, onnx_graph.NEAREST) in str(e.value)
+
+
+def test_a_prediction_of_the_onnx_model_verifies(onnx_run, tmp_path):
+    """zkpot infer on the ONNX run's final model: the inference circuit is derived from the same graph."""
+    (tmp_path / "in.csv").write_text("\n".join(",".join(["0.5"] * 8) for _ in range(2)) + "\n")
+    assert zkpot("infer", onnx_run.root, tmp_path / "in.csv", "--out", tmp_path / "pred", cwd=tmp_path).returncode == 0
+    report, failed = checks(onnx_run.public, inference=tmp_path / "pred")
+    assert report.verdict == "VALID" and {"infer-circuit", "infer-proof", "weights", "prediction"} <= {
+        n for n, _ in report.passed}, failed
+
+
+def test_fine_tuning_an_onnx_models_head_freezes_the_rest_as_named_constants(tmp_path):
+    """--train '3.*' over the initializers' names: the head trains, the body's initializers become constants
+    of the step graph, named in the claims and bound by their sha256."""
+    from zkpot.spec.weights import frozen_digest
+
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(8, 8), nn.LayerNorm(8), nn.GELU(), nn.Linear(8, 1)).eval()
+    torch.onnx.export(m, (torch.randn(1, 8),), str(tmp_path / "m.onnx"))
+    graph = resolve_model(str(tmp_path / "m.onnx"))
+    head, full = (claims_of(RunConfig(model=graph, batch_size=4, train=t), 8, 1) for t in ("3.*", "*"))
+    (claims, frozen), (all_claims, _) = head, full
+    assert list(claims["layout"]["names"]) == ["3.weight", "3.bias"] and list(frozen) == ["0.weight", "0.bias", "1.weight", "1.bias"]
+    assert claims["frozen"]["sha256"] == frozen_digest({n: p.detach().numpy() for n, p in m.named_parameters()
+                                                        if not n.startswith("3.")})
+    assert derive.derived_onnx(claims, frozen).read_bytes() != derive.derived_onnx(all_claims, None).read_bytes()
