@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_run_args_overrides_keep_zkpot_visibility():
     code = (
         "from bench.worker import _patch_run_args\n"
-        "from circuits import pipeline\n"
+        "from zkpot.circuits import pipeline\n"
         "_patch_run_args({'run_args': {'base': 'ezkl-default', 'decomp_base': 32, 'decomp_legs': 5}})\n"
         "ra = pipeline.run_args(8)\n"
         "print(ra.num_inner_cols, ra.decomp_base, ra.decomp_legs, ra.input_scale, ra.param_scale,"
