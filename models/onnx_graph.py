@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from onnx import numpy_helper
 from torch import nn
 
+from zkpot.models.lora import MAX_RANK
 from zkpot.spec import cache
 
 MAX_GRAPH = 256 << 20   # bytes of a graph, inline
@@ -154,6 +155,33 @@ class OnnxModule(nn.Module):
                 raise GraphError(f"ONNX op {n.op_type} (node {n.name or n.output[0]!r}) is not supported: "
                                  f"{REFUSED.get(n.op_type, NEAREST)}")
             self.nodes.append((n.op_type, n.name, list(n.input), list(n.output), at))
+        self._adapted: dict[str, nn.Module] = {}   # Gemm weight initializer -> the layer holding lora_a, lora_b
+
+    def adaptable(self) -> list[str]:
+        """The layers an adapter can sit beside: Gemm nodes whose weight (transB=1: out x in, as torch's Linear
+        exports) is a parameter named LAYER.weight."""
+        return [self._param[ins[1]].removesuffix(".weight") for op, _, ins, _, at in self.nodes
+                if op == "Gemm" and at.get("transB", 0) == 1 and not at.get("transA", 0) and ins[1] in self._param
+                and self._param[ins[1]].endswith(".weight")]
+
+    def add_adapters(self, rank: int, layers: list[str]) -> None:
+        """Low-rank adapters (models/lora.py's, as on a Linear layer) beside these Gemm weights: LAYER.lora_a
+        (rank x in, seeded), LAYER.lora_b (out x rank, zero), so y = x W^T + b + (x A^T) B^T."""
+        if not 1 <= rank <= MAX_RANK:
+            raise GraphError(f"adapter rank must be in 1..{MAX_RANK}, got {rank}")
+        by_layer = {self._param[ins[1]].removesuffix(".weight"): ins[1] for op, _, ins, _, at in self.nodes
+                    if op == "Gemm" and ins[1] in self._param}
+        for layer in layers:
+            if layer not in self.adaptable():
+                raise GraphError(f"adapter layer {layer!r} is not a Gemm weight of the graph ({', '.join(self.adaptable())})")
+            owner = self.get_submodule(layer)
+            w = owner.get_parameter("weight")
+            a = nn.Parameter(torch.empty(rank, w.shape[1], device=w.device))
+            if a.device.type != "meta":
+                nn.init.kaiming_uniform_(a, a=5 ** 0.5)
+            owner.register_parameter("lora_a", a)
+            owner.register_parameter("lora_b", nn.Parameter(torch.zeros(w.shape[0], rank, device=w.device)))
+            self._adapted[by_layer[layer]] = owner
 
     def _value(self, env: dict, name: str):
         if name == "":
@@ -176,6 +204,9 @@ class OnnxModule(nn.Module):
         for op, name, ins, outs, at in self.nodes:
             try:
                 res = OPS[op][0](at, *[self._value(env, i) for i in ins])
+                if op == "Gemm" and ins[1] in self._adapted:   # the adapter beside the frozen weight
+                    layer = self._adapted[ins[1]]
+                    res = res + (self._value(env, ins[0]) @ layer.lora_a.transpose(0, 1)) @ layer.lora_b.transpose(0, 1)
             except GraphError as e:
                 raise GraphError(f"ONNX op {op} (node {name or outs[0]!r}): {e}") from None
             for o, r in zip(outs, res if isinstance(res, tuple) else (res,)):

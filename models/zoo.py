@@ -83,6 +83,11 @@ def _onnx_module(spec: dict) -> nn.Module:
         module = onnx_graph.load_module(spec["graph"])
     except onnx_graph.GraphError as e:
         raise ModelError(str(e)) from None
+    if spec.get("adapters"):
+        try:
+            module.add_adapters(spec["adapters"]["rank"], spec["adapters"]["layers"])
+        except onnx_graph.GraphError as e:
+            raise ModelError(str(e)) from None
     kw = spec.get("kwargs", {})
     if (kw.get("in_features"), kw.get("out_features")) != (module.features, module.outputs):
         raise ModelError(f"the ONNX model takes {module.features} features (input {module.input_shape}) to "

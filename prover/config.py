@@ -43,9 +43,9 @@ class RunConfig:
         kwargs = {"in_features": in_features, "out_features": out_features}
         if self.model == "mlp":
             kwargs["hidden"] = list(self.hidden)
-        if self.graph is not None:   # an ONNX model: named by its graph's sha256
-            return {"name": ONNX_MODEL, "graph": self.graph, "kwargs": kwargs}
         spec = {"name": self.model, "kwargs": kwargs}
+        if self.graph is not None:   # an ONNX model: named by its graph's sha256
+            spec = {"name": ONNX_MODEL, "graph": self.graph, "kwargs": kwargs}
         if self.lora_rank:
             spec["adapters"] = {"rank": self.lora_rank, "layers": list(self.lora_layers) or _linear_layers(spec)}
         return spec
@@ -86,11 +86,8 @@ class RunConfig:
         return self.model.removeprefix("onnx:") if self.model.startswith("onnx:") else None
 
     def validate(self) -> None:
-        if self.graph is not None:
-            clash = [opt for opt, v in (("--base", self.base), ("--lora", self.lora_rank)) if v]
-            if clash:
-                raise ValueError(f"an ONNX model carries its own base weights and has no Linear modules for adapters: "
-                                 f"drop {', '.join(clash)} (train a subset with --train)")
+        if self.graph is not None and self.base:
+            raise ValueError("an ONNX model carries its own base weights (its initializers): drop --base")
         if self.batch_size < 1 or self.epochs < 1 or self.steps_per_proof < 0:
             raise ValueError("batch size and epochs must be at least 1, steps per proof at least 1 (or auto)")
         if not (self.lr > 0 and self.lr < 1e3):
@@ -119,7 +116,9 @@ def _linear_layers(spec: dict) -> list[str]:
     from zkpot.models import zoo
 
     with torch.device("meta"):
-        module = zoo.build(spec)
+        module = zoo.build({k: v for k, v in spec.items() if k != "adapters"})
+    if hasattr(module, "adaptable"):   # an ONNX graph: its Gemm weights
+        return module.adaptable()
     return [n for n, m in module.named_modules() if isinstance(m, torch.nn.Linear)]
 
 

@@ -109,15 +109,16 @@ def test_the_interpreted_graph_is_the_exported_model(name, tmp_path):
         assert torch.allclose(module(x.reshape(5, -1)), m(x).reshape(5, -1), atol=1e-5)
 
 
-@pytest.mark.parametrize("name", list(ZOO))
-def test_each_lowering_proves_in_fixed_point_as_in_float(name, tmp_path):
+@pytest.mark.parametrize("name,tuning", [(name, {}) for name in ZOO] + [("tabular", {"lora_rank": 1, "train": "*.lora_*"})],
+                         ids=list(ZOO) + ["tabular-lora"])
+def test_each_lowering_proves_in_fixed_point_as_in_float(name, tuning, tmp_path):
     """The step of each model traced from its graph (the verifier's derivation), laid out by ezkl, run as a
     witness on a public sample and checked by ezkl's mock prover; the fixed-point state it computes is float
     torch's within a few quanta (2^-8) of scale 8."""
     export(name, tmp_path / "m.onnx")
     module = onnx_graph.load_module(onnx_graph.register(tmp_path / "m.onnx"))
     loss = ZOO[name][2]
-    cfg = RunConfig(model=resolve_model(str(tmp_path / "m.onnx")), loss=loss, batch_size=2, lr=0.25)
+    cfg = RunConfig(model=resolve_model(str(tmp_path / "m.onnx")), loss=loss, batch_size=2, lr=0.25, **tuning)
     outputs = module.outputs
     claims, frozen = claims_of(cfg, module.features, outputs)
     onnx_file = derive.derived_onnx(claims, frozen)
@@ -134,6 +135,13 @@ def test_each_lowering_proves_in_fixed_point_as_in_float(name, tmp_path):
     from zkpot.models.step import Layout
 
     layout = Layout.from_dict(claims["layout"])
+    if tuning:   # adapters beside the Gemm weights (the rest frozen at the graph's values): as the claims build it
+        from zkpot.models import zoo
+
+        module = zoo.build(claims["model"])
+        assert [n for n in layout.names] == ["fc1.lora_a", "fc1.lora_b", "fc2.lora_a", "fc2.lora_b"]
+        module.load_state_dict({**{n: torch.from_numpy(a) for n, a in frozen.items()},
+                                **{n: p for n, p in module.named_parameters() if n in layout.names}})
     step = make_step(module, loss, layout, Optimizer(lr=0.25))
     state, batch, salt = (torch.tensor(v, dtype=torch.float32) for v in one)
     with torch.no_grad():

@@ -9,7 +9,7 @@ from zkpot.circuits import derive, pipeline
 from zkpot.spec import protocol as P
 from zkpot.spec.artifacts import read_json, sha256_file
 from zkpot.spec.errors import CannotCheck, Rejected
-from zkpot.spec.weights import frozen_digest, frozen_weights, load_weights
+from zkpot.spec.weights import LORA, frozen_digest, frozen_weights, load_weights
 from zkpot.verifier.read import Bundle, full_srs_of
 from zkpot.verifier.report import Report
 
@@ -93,9 +93,11 @@ def check_graph(b: Bundle, digest: str, report: Report) -> None:
         raise Rejected("graph", str(e)) from None
     graph = {n: p.detach().numpy() for n, p in module.named_parameters()}
     base = load_weights(b.path(b.m["base"]["file"]), "base")
-    if set(base) != set(graph):
-        raise Rejected("base", f"{b.m['base']['file']} holds {sorted(base)[:4]}…, the graph's initializers are "
-                               f"{sorted(graph)[:4]}…")
+    adapters = b.m["run"]["model"].get("adapters") or {"layers": []}
+    fresh = {layer + suffix for layer in adapters["layers"] for suffix in LORA}   # new, beside the graph's
+    if set(base) != set(graph) | fresh:
+        raise Rejected("base", f"{b.m['base']['file']} holds {sorted(base)[:4]}…, the graph's initializers "
+                               f"(and adapters) are {sorted(set(graph) | fresh)[:4]}…")
     wrong = [n for n in graph if base[n].shape != graph[n].shape or base[n].astype("<f4").tobytes() != graph[n].astype("<f4").tobytes()]
     if wrong:
         raise Rejected("base", f"{b.m['base']['file']}: {', '.join(wrong[:3])} differ from the graph's initializers: the "
