@@ -5,6 +5,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -55,7 +56,30 @@ def read_json(path: Path, max_bytes: int = 64 << 20):
     size = path.stat().st_size
     if size > max_bytes:
         raise ArtifactError(f"{path}: {size} bytes, more than the {max_bytes} allowed")
+    return parse_json(path.read_bytes(), path)
+
+
+MAX_JSON_DEPTH = 100      # zkpot's formats nest under 10 levels, an ezkl proof 32
+DEPTH_CHECKED = 64 << 20   # larger JSON is a prover's own (its witnesses), never a hostile bundle's (MAX_JSON)
+
+
+def json_depth(raw: bytes) -> int:
+    """How deep the arrays and objects of a JSON text nest (strings skipped), counted without recursion:
+    Python's parser recurses per level and overflows the C stack on deep enough input (a crash, not an error)."""
+    import numpy as np
+
+    bare = np.frombuffer(re.sub(rb'"(?:[^"\\]|\\.)*"', b'""', raw), dtype=np.uint8)
+    step = np.isin(bare, (ord("["), ord("{"))).astype(np.int8) - np.isin(bare, (ord("]"), ord("}"))).astype(np.int8)
+    return int(np.cumsum(step, dtype=np.int32).max(initial=0))
+
+
+def parse_json(raw: bytes, where) -> object:
+    """JSON from untrusted bytes: malformed, or nested deeper than MAX_JSON_DEPTH, is an ArtifactError."""
+    if len(raw) <= DEPTH_CHECKED and json_depth(raw) > MAX_JSON_DEPTH:
+        raise ArtifactError(f"{where}: JSON nested deeper than {MAX_JSON_DEPTH} levels")
     try:
-        return json.loads(path.read_bytes())
+        return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ArtifactError(f"{path}: not valid JSON ({e.__class__.__name__} at {getattr(e, 'pos', '?')})") from None
+        raise ArtifactError(f"{where}: not valid JSON ({e.__class__.__name__} at {getattr(e, 'pos', '?')})") from None
+    except RecursionError:
+        raise ArtifactError(f"{where}: JSON nested too deep") from None

@@ -19,6 +19,7 @@ REQUIRED = {
 
 
 def load_manifest(public: Path) -> dict:
+    refuse_links(public, MANIFEST, "manifest")
     try:
         m = read_json(Path(public) / MANIFEST, max_bytes=MAX_MANIFEST)
     except ArtifactError as e:
@@ -26,6 +27,15 @@ def load_manifest(public: Path) -> dict:
     need_document(m, REQUIRED, FORMAT, "manifest", MANIFEST)
     check_shape(m)
     return m
+
+
+def refuse_links(public: Path, name: str, check: str) -> None:
+    """No link anywhere between the bundle and its file: a link's target is not the bundle's to vouch for
+    (a manifest linked to another bundle's verified VALID)."""
+    for depth in range(1, len(Path(name).parts) + 1):
+        part = Path(public).joinpath(*Path(name).parts[:depth])
+        if part.is_symlink():
+            raise Rejected(check, f"{'/'.join(Path(name).parts[:depth])} is a link: a bundle holds its files itself")
 
 
 def path_in(public: Path, name) -> Path:
@@ -58,6 +68,7 @@ def check_files(public: Path, m: dict, used: list | None = None) -> dict[str, st
         if used is not None and name not in used:
             continue
         path = path_in(public, name)
+        refuse_links(public, name, "files")
         if not path.is_file():
             raise Rejected("files", f"{name} is missing")
         if not path.resolve().is_relative_to(Path(public).resolve()):

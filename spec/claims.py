@@ -17,6 +17,7 @@ from zkpot.spec.protocol import (
     BOUNDS,
     LOSSES,
     MAX_BASE,
+    MAX_FAN_IN,
     MAX_JSON,
     MAX_ONNX,
     MAX_OWNERS,
@@ -110,6 +111,15 @@ def check_shape(m: dict) -> None:
     need("manifest", all(isinstance(m["circuit"].get(k), str) for k in ("onnx", "settings", "vk")), "circuit must name onnx, settings, vk")
     need("manifest", isinstance(m["srs"].get("file"), str), "srs.file must be a string")
     need("manifest", all(isinstance(k, str) and isinstance(v, str) for k, v in m["versions"].items()), "versions must map names to strings")
+    fold = m.get("fold")
+    if fold is not None:  # the run proof's tree (its exact shape is the plan's: verifier/prove.py check_tree)
+        need("manifest", isinstance(fold, dict) and set(fold) == {"fan_in", "levels"} and _int(fold["fan_in"])
+             and 1 <= fold["fan_in"] <= MAX_FAN_IN and isinstance(fold["levels"], list)
+             and all(isinstance(level, list) and level and all(
+                 isinstance(n, dict) and set(n) == {"proof", "children", "logrows", "vk"} and isinstance(n["proof"], str)
+                 and isinstance(n["vk"], str) and _int(n["logrows"]) and isinstance(n["children"], list)
+                 and all(_int(c) for c in n["children"]) for n in level) for level in fold["levels"]),
+             f"fold must be {{fan_in: 1..{MAX_FAN_IN}, levels: [[{{proof, children, logrows, vk}}, ...], ...]}}")
     for c, chunk in enumerate(m["chunks"]):
         need("manifest", isinstance(chunk, dict) and isinstance(chunk.get("proof"), str) and isinstance(chunk.get("steps"), list)
               and all(isinstance(s, list) and len(s) == 2 and all(_int(x) for x in s) for s in chunk["steps"]),

@@ -9,11 +9,10 @@ package.json by the signature over its bytes, signatures.json by its form and co
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
-from zkpot.spec.artifacts import sha256_file
+from zkpot.spec.artifacts import ArtifactError, parse_json, sha256_file
 from zkpot.spec.canonical import canonical_json
 from zkpot.spec.errors import Rejected, need_document
 from zkpot.spec.protocol import PACKAGE_FORMAT
@@ -34,8 +33,8 @@ def read_canonical(path: Path, check: str = "package"):
         raise Rejected(check, f"{path.name} is larger than {MAX_JSON} bytes")
     raw = path.read_bytes()
     try:
-        obj = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        obj = parse_json(raw, path.name)
+    except ArtifactError:
         raise Rejected(check, f"{path.name} is not valid JSON") from None
     if canonical_json(obj) != raw:
         raise Rejected(check, f"{path.name} is not in canonical form (edited after publishing?)")

@@ -77,6 +77,7 @@ MAX_STEPS = 1 << 22                   # epochs x batches: the public schedule is
 MAX_STEPS_PER_PROOF = 1 << 12
 MAX_TRACE_INPUT = 1 << 24             # floats of the traced step's example inputs
 MAX_PARAMS = 1 << 28
+MAX_FAN_IN = 32                       # proofs one aggregation folds (logrows 21 + log2: 26 at most, the largest SRS)
 
 # --- verdicts: what `zkpot verify` says, and its exit code --------------------------------------
 VALID = "VALID"               # every claim in the report is bound to the proofs

@@ -193,15 +193,15 @@ def test_other_srs_g2_points(folded_copy):
     assert not failed and report.verdict == "CANNOT CHECK HERE" and "never hashed" in report.cannot_check
 
 
-@pytest.mark.parametrize("edit", [
-    lambda f: f["levels"][0][0].update(children=[0, 0]),  # claims to fold chunk 0 twice
-    lambda f: f["levels"][0][0].update(logrows=22),       # not the logrows a 1-proof fold has
-    lambda f: f["levels"].append(f["levels"][0]),          # an extra level
-    lambda f: f.update(fan_in=0),
+@pytest.mark.parametrize("edit,check", [
+    (lambda f: f["levels"][0][0].update(children=[0, 0]), "fold"),  # claims to fold chunk 0 twice
+    (lambda f: f["levels"][0][0].update(logrows=22), "fold"),       # not the logrows a 1-proof fold has
+    (lambda f: f["levels"].append(f["levels"][0]), "fold"),          # an extra level
+    (lambda f: f.update(fan_in=0), "manifest"),                      # out of range: the manifest's shape
 ], ids=["children", "logrows", "extra level", "fan-in 0"])
-def test_fold_tree_must_be_the_fan_in_tree(folded_copy, edit):
+def test_fold_tree_must_be_the_fan_in_tree(folded_copy, edit, check):
     edit_manifest(folded_copy, lambda m: edit(m["fold"]))
-    assert checks(folded_copy)[1] == {"fold"}
+    assert checks(folded_copy)[1] == {check}
 
 
 def test_run_proof_of_another_manifest(folded_copy, forged):

@@ -87,6 +87,19 @@ def test_an_opening_of_another_input_is_rejected(run_a, proved, tmp_path):
         assert check(run_a, proved / "hidden1", input_opening=path) == {("input", None)}, field
 
 
+def test_an_opening_beside_public_inputs_is_refused_not_ignored(run_a, proved, tmp_path):
+    """Public inputs have nothing to open: an --input-opening there (even of other values) is bad input, never a
+    silent VALID."""
+    from zkpot.spec.errors import BadInput
+
+    o = json.loads((proved / "hidden1" / "private" / P.INPUT_OPENING).read_text())
+    o["values"][0][0] = 3.0
+    (tmp_path / "other.json").write_text(json.dumps(o))
+    with pytest.raises(BadInput, match="opens hidden inputs"):
+        verify_bundle(run_a.public, allow_insecure_dev_srs=True, inference=proved / "public2",
+                      input_opening=tmp_path / "other.json")
+
+
 def test_another_models_weights_are_rejected(run_a, run_b, tmp_path):
     """Run B has the same circuit and claims but its own final state: its prediction is not run A's model's."""
     prove_inference(run_b, X2, tmp_path / "b")

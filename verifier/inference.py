@@ -123,6 +123,8 @@ def check_inference(b, directory: Path, opening: Path | None, report, say) -> li
     report.passed.append(("weights", f"the prediction's weights hash to the run's final commitment {final[:16]}…"))
 
     x = doc["input"]
+    if x["visibility"] == "public" and opening is not None:  # an opening nobody would check: refused, not ignored
+        raise BadInput(f"--input-opening opens hidden inputs; {P.INFERENCE} lists its inputs publicly (nothing to open)")
     if x["visibility"] == "public":
         if input_hash(x["values"], x["salt"], run["scale"]) != inst[1]:
             raise Rejected("input", "the public inputs and salt do not hash to the proof's H(inputs)")
