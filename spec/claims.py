@@ -16,6 +16,9 @@ from zkpot.spec.layout import param_count, srs_bytes, step_inputs
 from zkpot.spec.protocol import (
     BOUNDS,
     LOSSES,
+    CHUNK_KEYS,
+    MANIFEST_KEYS,
+    MANIFEST_OPTIONAL,
     MAX_BASE,
     MAX_FAN_IN,
     MAX_JSON,
@@ -50,7 +53,17 @@ def _strs(v) -> bool:
 
 
 def check_shape(m: dict) -> None:
-    """Types and ranges of every manifest field a verifier reads; semantics are the other checks' job."""
+    """Types and ranges of every manifest field a verifier reads, and no field the format does not define;
+    semantics are the other checks' job."""
+    for section, keys in MANIFEST_KEYS.items():
+        doc = m
+        for part in filter(None, section.split(".")):
+            doc = doc.get(part) if isinstance(doc, dict) else None
+        need("manifest", isinstance(doc, dict), f"{section} must be an object")
+        extra = sorted(set(doc) - set(keys) - set(MANIFEST_OPTIONAL.get(section, ())), key=str)
+        missing = sorted(set(keys) - set(doc))
+        need("manifest", not extra, f"{section or 'the manifest'}: field {extra[:1]} is not one the format defines")
+        need("manifest", not missing, f"{section or 'the manifest'}: field {missing[:1]} is missing")
     r = m["run"]
     need("manifest", isinstance(r.get("model"), dict) and isinstance(r["model"].get("name"), str)
           and isinstance(r["model"].get("kwargs", {}), dict), "run.model must be {name, kwargs}")
@@ -61,7 +74,8 @@ def check_shape(m: dict) -> None:
     graph = r["model"].get("graph")
     need("manifest", (graph is None) == (r["model"]["name"] != ONNX_MODEL) and (graph is None or _hex64(graph)),
          "run.model.graph must be the sha256 of its ONNX graph (64 hex digits) for model onnx, and absent otherwise")
-    need("manifest", set(r["model"]) <= {"name", "kwargs", "adapters", "graph"}, "run.model has a field it does not define")
+    extra = sorted(set(r["model"]) - {"name", "kwargs", "adapters", "graph"}, key=str)
+    need("manifest", not extra, f"run.model: field {extra[:1]} is not one the format defines")
     need("manifest", isinstance(r.get("loss"), str), "run.loss must be a string")
     opt = r.get("optimizer")
     need("manifest", isinstance(opt, dict) and isinstance(opt.get("name"), str)
@@ -121,7 +135,11 @@ def check_shape(m: dict) -> None:
                  and all(_int(c) for c in n["children"]) for n in level) for level in fold["levels"]),
              f"fold must be {{fan_in: 1..{MAX_FAN_IN}, levels: [[{{proof, children, logrows, vk}}, ...], ...]}}")
     for c, chunk in enumerate(m["chunks"]):
-        need("manifest", isinstance(chunk, dict) and isinstance(chunk.get("proof"), str) and isinstance(chunk.get("steps"), list)
+        need("manifest", not isinstance(chunk, dict) or set(chunk) <= set(CHUNK_KEYS),
+             f"chunk {c}: field {sorted(set(chunk) - set(CHUNK_KEYS), key=str)[:1] if isinstance(chunk, dict) else ''} "
+             "is not one the format defines")
+        need("manifest", isinstance(chunk, dict) and isinstance(chunk.get("proof"), str)
+             and isinstance(chunk.get("steps"), list)
               and all(isinstance(s, list) and len(s) == 2 and all(_int(x) for x in s) for s in chunk["steps"]),
               f"chunk {c} must be {{proof, steps: [[epoch, batch], ...]}}")
 

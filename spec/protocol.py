@@ -27,6 +27,20 @@ BASE_GRAPH = "base_model.onnx"   # (an ONNX model's run) the forward graph, its 
 BACKBONE = "backbone.onnx"   # (optional) a frozen ONNX graph run on the rows before training, outside the circuit:
 # manifest run.backbone = {sha256, inputs, outputs}; its features are the committed data (not proved: reported)
 
+# --- the manifest's sections: exactly these keys (optional ones in MANIFEST_OPTIONAL); nothing else is accepted,
+# so nothing unchecked can be echoed beside a verdict ---------------------------------------------------------
+MANIFEST_KEYS = {
+    "": ("format", "insecure_dev_srs", "run", "base", "final", "dataset", "chunks", "circuit", "srs", "versions", "files"),
+    "run": ("model", "loss", "optimizer", "batch_size", "epochs", "steps_per_proof", "num_batches", "scale",
+            "schedule_seed", "bounds", "layout", "frozen", "backbone"),
+    "run.optimizer": ("name", "lr", "momentum", "weight_decay"),
+    "run.layout": ("names", "shapes", "batch_size", "features", "label_width", "momentum"),
+    "base": ("file", "commitment", "salt"), "final": ("commitment",), "dataset": ("file", "root"),
+    "circuit": ("onnx", "settings", "vk"), "srs": ("file", "sha256", "logrows", "origin"),
+}
+MANIFEST_OPTIONAL = {"": ("fold",), "dataset": ("owners",)}
+CHUNK_KEYS = ("proof", "steps")
+
 # --- commitments -------------------------------------------------------------------------------
 SALT_WORDS = 6   # field elements per salt
 SALT_BITS = 24   # random bits per word: 6 x 24 = 144 bits, each word well inside ezkl's input range check

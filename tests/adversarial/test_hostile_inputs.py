@@ -9,7 +9,8 @@ import os
 import pytest
 
 from tests.adversarial.test_bad_input import zkpot
-from tests.conftest import rehash
+from tests.conftest import edit_manifest, rehash
+from zkpot.spec import protocol as P
 from zkpot.verifier.verify import verify_bundle
 
 DEEP = b"[" * 100_000 + b"]" * 100_000
@@ -57,3 +58,19 @@ def test_a_link_anywhere_in_the_bundle_is_refused(bundle, tmp_path, name):
     os.symlink(outside, bundle / name)
     report = verify_bundle(bundle, allow_insecure_dev_srs=True)
     assert report.verdict == "INVALID" and {f.check for f in report.failures} & {"manifest", "files"}, report.failures
+
+
+@pytest.mark.parametrize("section", list(P.MANIFEST_KEYS) + ["chunks.0", "run.model"])
+def test_a_field_the_format_does_not_define_is_rejected(bundle, section):
+    """Found: "dp_epsilon": 1 in a manifest was accepted and echoed under `claims` beside VALID. Every
+    section of the manifest takes exactly its fields."""
+    def add(m):
+        doc = m
+        for part in filter(None, section.split(".")):
+            doc = doc[int(part)] if isinstance(doc, list) else doc[part]
+        doc["dp_epsilon"] = 1
+
+    edit_manifest(bundle, add)
+    report = verify_bundle(bundle, allow_insecure_dev_srs=True)
+    assert report.verdict == "INVALID" and {f.check for f in report.failures} == {"manifest"}, report.failures
+    assert "dp_epsilon" in str(report.failures[0])
