@@ -32,6 +32,7 @@ from torch import nn
 
 from zkpot.models.lora import MAX_RANK
 from zkpot.spec import cache
+from zkpot.spec.artifacts import atomic_path
 
 MAX_GRAPH = 256 << 20   # bytes of a graph, inline
 
@@ -42,31 +43,32 @@ class GraphError(ValueError):
 
 # --- the graph the claims name ------------------------------------------------------------------
 
-def canonical_bytes(path: Path) -> bytes:
-    """The model with its external data inline, serialized: what run.model.graph hashes."""
+def canonical_bytes(path: Path, external: bool = True) -> bytes:
+    """The model with its external data inline, serialized: what run.model.graph hashes. `external=False`
+    (a bundle's graph, which is canonical): no file beside it is read, and a reference to one is refused."""
     path = Path(path)
     if not path.is_file():
         raise GraphError(f"model file not found: {path}")
     try:
-        model = onnx.load(str(path), load_external_data=True)
+        model = onnx.load(str(path), load_external_data=external)
     except Exception as e:
         raise GraphError(f"{path}: not a readable ONNX model ({e.__class__.__name__}: {str(e)[:120]})") from None
+    if not external and any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
+        raise GraphError(f"{path.name} refers to external data: a bundle's graph carries its weights inline")
     data = model.SerializeToString()
     if len(data) > MAX_GRAPH:
         raise GraphError(f"{path}: {len(data)} bytes inline, more than the {MAX_GRAPH} zkpot proves")
     return data
 
 
-def register(path: Path) -> str:
+def register(path: Path, external: bool = True) -> str:
     """Store the graph's canonical bytes under their sha256 (the cache's graphs namespace); its sha256."""
-    data = canonical_bytes(path)
+    data = canonical_bytes(path, external)
     digest = hashlib.sha256(data).hexdigest()
     target = cache.entry("graphs", sha256=digest) / "model.onnx"
-    if not (target.is_file() and hashlib.sha256(target.read_bytes()).digest().hex() == digest):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(target)
+    if not (target.is_file() and hashlib.sha256(target.read_bytes()).hexdigest() == digest):
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(data)
     OnnxModule(onnx.load_from_string(data))  # refused here, before any work, if an op has no mapping
     return digest
 
@@ -135,11 +137,16 @@ class OnnxModule(nn.Module):
             a = numpy_helper.to_array(t)
             if a.dtype.kind == "f" and a.ndim >= 1 and t.name not in statistics:
                 *path, leaf = _ident(t.name).split(".")
+                if _ident(t.name) in self._param.values() or (not path and leaf in RESERVED):
+                    raise GraphError(f"initializer {t.name!r} names the same parameter as another one, or one of "
+                                     "the module's own attributes: rename it before exporting")
                 owner = self
                 for p in path:
                     if not hasattr(owner, p):
                         owner.add_module(p, nn.Module())
                     owner = getattr(owner, p)
+                    if not isinstance(owner, nn.Module):
+                        raise GraphError(f"initializer {t.name!r}: its path {p!r} clashes with an attribute: rename it")
                 owner.register_parameter(leaf, nn.Parameter(torch.from_numpy(a.astype(np.float32).copy())))
                 self._param[t.name] = _ident(t.name)
             else:
@@ -226,6 +233,11 @@ class OnnxModule(nn.Module):
     @property
     def outputs(self) -> int:
         return math.prod(self.output_shape[1:])
+
+
+# the module's own names, which no initializer may take
+RESERVED = set(dir(OnnxModule)) | {"training", "nodes", "input_name", "output_name", "input_shape", "output_shape",
+                                   "_param", "_const", "_adapted"}
 
 
 # --- ops ----------------------------------------------------------------------------------------

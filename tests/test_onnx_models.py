@@ -109,12 +109,22 @@ def test_the_interpreted_graph_is_the_exported_model(name, tmp_path):
         assert torch.allclose(module(x.reshape(5, -1)), m(x).reshape(5, -1), atol=1e-5)
 
 
+def zoo_module(claims, frozen):
+    """The claims' module (adapters included), its frozen parameters at the graph's values."""
+    from zkpot.models import zoo
+
+    module = zoo.build(claims["model"])
+    module.load_state_dict({**{n: torch.from_numpy(a) for n, a in frozen.items()},
+                            **{n: p for n, p in module.named_parameters() if n not in frozen}})
+    return module
+
+
 @pytest.mark.parametrize("name,tuning", [(name, {}) for name in ZOO] + [("tabular", {"lora_rank": 1, "train": "*.lora_*"})],
                          ids=list(ZOO) + ["tabular-lora"])
 def test_each_lowering_proves_in_fixed_point_as_in_float(name, tuning, tmp_path):
     """The step of each model traced from its graph (the verifier's derivation), laid out by ezkl, run as a
     witness on a public sample and checked by ezkl's mock prover; the fixed-point state it computes is float
-    torch's within a few quanta (2^-8) of scale 8."""
+    torch's within a few quanta (2^-8) of scale 8, from the model's own weights."""
     export(name, tmp_path / "m.onnx")
     module = onnx_graph.load_module(onnx_graph.register(tmp_path / "m.onnx"))
     loss = ZOO[name][2]
@@ -126,30 +136,29 @@ def test_each_lowering_proves_in_fixed_point_as_in_float(name, tuning, tmp_path)
     derive.derived_settings(claims, onnx_file)
     compiled = derive.derived_circuit(claims, onnx_file)
     samples = derive.public_samples(claims)
-    one = [s[: len(s) // 8] for s in samples]   # the first of the 8 public samples
+    one = [s[: len(s) // 8] for s in samples]   # the first of the 8 public samples (for its salts and labels)
+    from zkpot.models.step import Layout, flatten
+
+    layout = Layout.from_dict(claims["layout"])
+    w = flatten(module if not tuning else zoo_module(claims, frozen), layout).tolist()
+    one[0] = w + one[0][len(w):]                  # the model's own weights, as fine-tuning starts from them
+    B, F = layout.batch_size, layout.features
+    one[1] = np.random.default_rng(0).uniform(-1, 1, B * F).tolist() + one[1][B * F:]   # rows within +-1
     pipeline.write_input(tmp_path / "input.json", *one)
     witness = pipeline.gen_witness(tmp_path / "input.json", compiled, tmp_path / "witness.json")
     assert ezkl.mock(str(tmp_path / "witness.json"), str(compiled))
     scale = claims["scale"]
     fixed = np.array([ezkl.felt_to_float(f, scale) for f in witness["outputs"][0]])
-    from zkpot.models.step import Layout
-
-    layout = Layout.from_dict(claims["layout"])
     if tuning:   # adapters beside the Gemm weights (the rest frozen at the graph's values): as the claims build it
-        from zkpot.models import zoo
-
-        module = zoo.build(claims["model"])
+        module = zoo_module(claims, frozen)
         assert [n for n in layout.names] == ["fc1.lora_a", "fc1.lora_b", "fc2.lora_a", "fc2.lora_b"]
-        module.load_state_dict({**{n: torch.from_numpy(a) for n, a in frozen.items()},
-                                **{n: p for n, p in module.named_parameters() if n in layout.names}})
     step = make_step(module, loss, layout, Optimizer(lr=0.25))
     state, batch, salt = (torch.tensor(v, dtype=torch.float32) for v in one)
     with torch.no_grad():
         exact = step(state, batch, salt).numpy()
     n = state_values(layout.n_params, layout.momentum)
-    # measured (lr 0.25, weights within +-2, features within +-4): 3-4 quanta for the convolutions and the
-    # tabular block, 8.5 for attention (softmax of logits up to ~+-30 in fixed point); a wrong lowering moves
-    # the update by lr x gradient, tens of quanta
+    # measured on the model's own weights, rows within +-1, lr 0.25 (public samples at the declared bounds, weights
+    # +-2 and features +-4, gave up to 42 quanta on the CNNs: logits saturate the softmax's exp table)
     assert np.abs(fixed[:n] - exact[:n]).max() < 12 / 2 ** scale, name
 
 
@@ -384,3 +393,33 @@ def test_fine_tuning_an_onnx_models_head_freezes_the_rest_as_named_constants(tmp
     assert claims["frozen"]["sha256"] == frozen_digest({n: p.detach().numpy() for n, p in m.named_parameters()
                                                         if not n.startswith("3.")})
     assert derive.derived_onnx(claims, frozen).read_bytes() != derive.derived_onnx(all_claims, None).read_bytes()
+
+
+def test_a_bundle_graph_referring_to_external_data_is_refused(onnx_run, tmp_path):
+    """The verifier reads no file beside the bundle's graph: a graph whose weights live "elsewhere" (any path)
+    is refused at `graph`, whatever that file holds."""
+    from onnx.external_data_helper import convert_model_to_external_data
+
+    public = tmp_path / "public"
+    shutil.copytree(onnx_run.public, public)
+    model = onnx.load(str(public / "base_model.onnx"))
+    convert_model_to_external_data(model, all_tensors_to_one_file=True, location="weights.bin", size_threshold=0)
+    onnx.save(model, str(public / "base_model.onnx"))
+    edit_manifest(public, lambda m: m["run"]["model"].update(graph=hashlib.sha256((public / "base_model.onnx").read_bytes()).hexdigest()))
+    rehash(public)
+    report, failed = checks(public, srs=onnx_run.srs)
+    assert failed == {"graph"} and "external data" in str(report.failures[0]), report.failures
+
+
+@pytest.mark.parametrize("names", [["a-b", "a_b"], ["nodes"], ["run"], ["forward.weight"], ["training"]])
+def test_initializer_names_that_would_alias_are_refused(names):
+    """Two initializers on one parameter name, or one on the module's own attributes, would silently train
+    (or break) the wrong tensor: refused."""
+    from onnx import TensorProto, helper
+
+    inits = [numpy_helper.from_array(np.ones(3, np.float32), n) for n in names]
+    node = helper.make_node("Add", ["x", names[0]], ["y"])
+    g = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])], inits)
+    with pytest.raises(onnx_graph.GraphError, match="initializer"):
+        onnx_graph.OnnxModule(helper.make_model(g))

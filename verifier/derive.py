@@ -86,7 +86,7 @@ def check_graph(b: Bundle, digest: str, report: Report) -> None:
     if b.digests.get(P.BASE_GRAPH) != digest:
         raise Rejected("graph", f"{P.BASE_GRAPH} is not the graph the claims name (run.model.graph {digest[:16]}…)")
     try:
-        if onnx_graph.register(b.path(P.BASE_GRAPH)) != digest:
+        if onnx_graph.register(b.path(P.BASE_GRAPH), external=False) != digest:
             raise Rejected("graph", f"{P.BASE_GRAPH} is not in canonical form (its external data inline, serialized once)")
         module = onnx_graph.load_module(digest)
     except onnx_graph.GraphError as e:
