@@ -42,6 +42,6 @@ def test_public_seed_draws_only_the_base(run_a, run_b):
 
 def test_circuit_bad_options(tmp_path):
     r = zkpot("circuit", tmp_path / "pre", "--features", 8, "--model", "net.py:Net")
-    assert r.returncode == 2 and "pre-registration derives built-in models only" in r.stderr
+    assert r.returncode == 2 and "pre-registration derives built-in and ONNX models only" in r.stderr
     r = zkpot("circuit", tmp_path / "pre", "--features", 8, "--weight-bound", "-1")
     assert r.returncode == 2 and "weight bound must be in" in r.stderr
