@@ -22,6 +22,7 @@ import contextlib
 import functools
 import json
 import os
+import shutil
 import sys
 import warnings
 from enum import Enum
@@ -39,7 +40,7 @@ from rich.table import Table
 from zkpot.spec.protocol import LOSSES
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False,
-                  rich_markup_mode="markdown")
+                  rich_markup_mode="markdown", context_settings={"help_option_names": ["-h", "--help"]})
 
 
 def _version(show: bool) -> None:
@@ -53,7 +54,7 @@ def _version(show: bool) -> None:
 
 
 @app.callback()
-def _main(_: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit.")):
+def _main(_: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True, help="Print the version and exit.")):
     """zkpot: prove that a released model came from a claimed private training run."""
 
 
@@ -177,6 +178,20 @@ def _progress():
             raise
 
 
+@contextlib.contextmanager
+def _stages(title: str):
+    """A long command's progress: its current stage and the time elapsed on a live line, each stage also
+    printed above it as `_say` prints; yields the `progress` callback to hand the library."""
+    with _progress() as p:
+        task = p.add_task(title, total=None)
+
+        def say(msg: str) -> None:
+            p.console.print(f"[dim]·[/] {msg}", highlight=False)
+            p.update(task, description=f"{title}: {msg[:50]}")
+
+        yield say
+
+
 def _say(msg: str) -> None:
     err.print(f"[dim]·[/] {msg}", highlight=False)
 
@@ -195,9 +210,9 @@ STEPS_PER_PROOF = typer.Option("1", help="SGD steps unrolled into one circuit (m
                                       "`auto` (train): the most that --memory-gb proves.")
 SCALE = typer.Option(8, help="Fixed-point scale: values are integers times 2^-scale.")
 FEATURE_BOUND = typer.Option(4.0, help="Declared bound: standardised features are clipped to +-this (public; sizes the circuit).")
-TRAIN = typer.Option(None, "--train", help="Which parameters train (comma-separated globs over names, e.g. 'net.2.*' "
+TRAIN = typer.Option(None, "--train", help="Which parameters train (comma-separated globs over names, e.g. `'net.2.*'` "
                                            "for an MLP's head); the rest stay frozen at the base model's values. "
-                                           "Default: all ('*'), or the adapters ('*.lora_*') with --lora.")
+                                           "Default: all (`'*'`), or the adapters (`'*.lora_*'`) with --lora.")
 LORA = typer.Option(0, "--lora", help="Low-rank adapters of this rank beside Linear layers (their weights frozen).")
 LORA_LAYERS = typer.Option("", "--lora-layers", help="Linear layers that get an adapter, comma separated (default: all).")
 WEIGHT_BOUND = typer.Option(2.0, help="Declared bound on every weight of every state (public; sizes the circuit); a run that leaves it is refused.")
@@ -241,6 +256,7 @@ def _claims_config(model, hidden, loss, lr, momentum, weight_decay, batch_size, 
 @app.command()
 @_clean_errors
 def train(
+    ctx: typer.Context,
     run: Path = typer.Argument(..., help="Run directory to create or resume (private/ and public/ go inside)."),
     data: Optional[Path] = typer.Option(None, help="Training data: .csv (header, label column) or .npz (arrays X, y). Default: built-in breast-cancer data."),
     label: Optional[str] = typer.Option(None, help="CSV label column name (default: the last column)."),
@@ -275,8 +291,9 @@ def train(
     from zkpot.prover.run import RunDir
 
     rd = RunDir(run)
+    given = [p for p in ctx.params if p not in ("run", "memory_gb") and ctx.get_parameter_source(p).name == "COMMANDLINE"]
     cfg = None
-    if not rd.config.exists():  # the options, checked before anything is written
+    if given or not rd.config.exists():  # the options, checked before anything is written
         cfg = _claims_config(model, hidden, loss, lr, momentum, weight_decay, batch_size, steps_per_proof, scale,
                              feature_bound, weight_bound, epochs=epochs, data=str(data) if data else None,
                              label=label, features=features, rows=rows, base=str(base) if base else None,
@@ -284,12 +301,45 @@ def train(
                              owners=[str(p) for p in owner_data or []], classes=classes,
                              **_tuning(trains, lora, lora_layers))
         cfg.validate()
+    if rd.config.exists():
+        _same_options(rd, cfg, given)
+        cfg = None
+    fresh = not Path(run).exists()
+    try:
+        with run_lock(run, "train"):
+            if cfg is None:
+                _say(f"resuming {run} with its saved options")
+            else:
+                tr.prepare(rd, cfg, progress=_say, memory_gb=memory_gb)
+    except Exception:
+        if fresh:  # (bad data found while preparing: no half-made run directory is left behind)
+            shutil.rmtree(run, ignore_errors=True)
+        raise
     with run_lock(run, "train"):
-        if cfg is None:
-            _say(f"resuming {run} with its saved config (options are ignored)")
-        else:
-            tr.prepare(rd, cfg, progress=_say, memory_gb=memory_gb)
         _train_steps(rd)
+
+
+# train's options that set another RunConfig field than their own name
+OPTION_FIELDS = {"trains": ("train",), "lora": ("lora_rank", "train"), "owner_data": ("owners",)}
+
+
+def _same_options(rd, cfg, given: list[str]) -> None:
+    """Resuming a run: an option given again must be the one it was made with (never silently ignored)."""
+    from dataclasses import asdict
+
+    from zkpot.prover.config import RunConfig
+    from zkpot.prover.sizing import AUTO
+
+    saved, new = asdict(RunConfig.load(rd.config)), asdict(cfg) if cfg is not None else {}
+    differ = []
+    for option in given:
+        for f in OPTION_FIELDS.get(option, (option,)):
+            if f in saved and saved[f] != new.get(f) and not (f == "steps_per_proof" and new[f] == AUTO):
+                differ.append(f"--{option.replace('_', '-')} (was {saved[f]!r}, now {new.get(f)!r})")
+                break
+    if differ:
+        raise ValueError(f"{rd.root} was made with other options: {', '.join(differ)}; resume it with the same options "
+                         "(or none), or train into a new directory")
 
 
 def _train_steps(rd):
@@ -386,8 +436,8 @@ def setup(
     from zkpot.prover.keys import setup as do_setup
     from zkpot.prover.run import RunDir
 
-    with run_lock(run, "setup"):
-        ident = do_setup(RunDir(run), srs, progress=_say, fold_fan_in=fold_fan_in)
+    with run_lock(run, "setup"), _stages("setup") as say:
+        ident = do_setup(RunDir(run), srs, progress=say, fold_fan_in=fold_fan_in)
     style = "green" if ident["origin"] == "ceremony" else "bold red"
     out.print(f"SRS logrows {ident['logrows']}, sha256 {ident['sha256'][:16]}…, origin [{style}]{ident['origin']}[/]")
 
@@ -466,7 +516,8 @@ def verify(
 
     Exit codes: 0 VALID (every claim shown is bound), 1 INVALID, 2 bad input, 3 internal error,
     4 cannot check here (memory or a tool; says nothing of the bundle), 5 proofs verify but some claims
-    are not bound (--trust-bundle-keys, or a custom model's description).
+    are not bound (--trust-bundle-keys, or a custom model's description), 6 VALID ON AN INSECURE DEV SRS
+    (every claim bound, but the SRS's maker could forge any proof).
     """
     from zkpot.spec.protocol import EXIT
     from zkpot.verifier.verify import verify_bundle
@@ -496,29 +547,52 @@ def infer(
                                           "feature bound): .csv (a header line is skipped), .npy, or .npz (array X)."),
     out_dir: Path = typer.Option(..., "--out", help="New directory: public/ (inference.json, proof.json) and, with --hide-input, private/input_opening.json."),
     hide_input: bool = typer.Option(False, "--hide-input", help="Publish only a salted commitment to the inputs; their opening goes to OUT/private/ for the inputs' owner."),
+    raw: bool = typer.Option(False, "--raw", help="INPUTS are raw rows like the training data's (its feature columns, no label): "
+                                                  "standardised and clipped as the training rows were (the run's private scaling)."),
 ):
     """Prove the run's final model's prediction on INPUTS (one proof for every row), its weights hidden:
     the proof's weight commitment is the run's final commitment. Check it with `zkpot verify BUNDLE --inference OUT`."""
-    from zkpot.prover.infer import prove_inference, read_inputs
+    from zkpot.prover.infer import from_raw, prove_inference, read_inputs
     from zkpot.prover.run import RunDir
+    from zkpot.spec.bundle import load_manifest
 
     rd = RunDir(run)
     if not rd.manifest.is_file():  # (before the lock: it would make the directory)
         raise ValueError(f"{run} is not a proved run (no public/manifest.json): run `zkpot prove` first")
     x = read_inputs(inputs)
-    with run_lock(run, "infer"):
-        doc = prove_inference(rd, x, out_dir, hidden=hide_input, progress=_say)
-    _print_prediction(doc["prediction"], f"prediction of {run}'s final model, proved ({out_dir / 'public'})")
+    if raw:
+        x = from_raw(rd, x)
+    with run_lock(run, "infer"), _stages("infer") as say:
+        doc = prove_inference(rd, x, out_dir, hidden=hide_input, progress=say)
+    _print_prediction(doc["prediction"], f"prediction of {run}'s final model, proved ({out_dir / 'public'})",
+                      load_manifest(rd.public)["run"]["loss"])
 
 
-def _print_prediction(prediction: list[list[float]], title: str) -> None:
+def _print_prediction(prediction: list[list[float]], title: str, loss: str) -> None:
+    """The proved outputs, and what they mean under the run's loss: a label and its probability (bce: the
+    sigmoid of the logit; ce: the softmax of the logits, the label its argmax); mse: the values."""
+    import numpy as np
+
     out.print(f"[bold]{escape(title)}[/]", soft_wrap=True)
+    z = np.asarray(prediction, dtype=np.float64)
     t = Table()
     t.add_column("row")
-    for j in range(len(prediction[0])):
-        t.add_column(f"output {j}" if len(prediction[0]) > 1 else "output")
-    for i, row in enumerate(prediction):
-        t.add_row(str(i), *(f"{v:.4f}" for v in row))
+    for j in range(z.shape[1]):
+        t.add_column(("logit" if loss != "mse" else "output") + (f" {j}" if z.shape[1] > 1 else ""))
+    if loss == "bce":
+        p = 1 / (1 + np.exp(-z[:, 0]))
+        extra = [(f"{int(q > 0.5)}", f"{q:.4f}") for q in p]
+    elif loss == "ce":
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        p = e / e.sum(axis=1, keepdims=True)
+        extra = [(f"{int(r.argmax())}", f"{r.max():.4f}") for r in p]
+    else:
+        extra = [() for _ in z]
+    if loss in ("bce", "ce"):
+        t.add_column("label")
+        t.add_column("P(label 1)" if loss == "bce" else "P(label)")
+    for i, (row, more) in enumerate(zip(z, extra)):
+        t.add_row(str(i), *(f"{v:.4f}" for v in row), *more)
     out.print(t)
 
 
@@ -561,13 +635,16 @@ def _print_report(report) -> None:
         t.add_row("unbound", "[yellow]not derived[/]", escape(u))
     out.print(t)
     if report.prediction is not None and not report.failures:
-        _print_prediction(report.prediction, "the prediction the inference proof proves")
+        _print_prediction(report.prediction, "the prediction the inference proof proves", report.manifest["run"]["loss"])
     for w in report.warnings:
         out.print(f"[bold red on yellow] WARNING [/] [bold]{w}[/]")
     verdict = report.verdict
     if verdict == P.VALID:
         out.print(f"[bold green]VALID[/] in {report.seconds:.2f} s: every step of the claimed run is proved, "
                   "and every claim above is derived, not read.")
+    elif verdict == P.DEV_SRS_VALID:
+        out.print(f"[bold yellow]{verdict}[/] in {report.seconds:.2f} s (exit {P.EXIT[verdict]}): every step is proved "
+                  "and every claim derived, but on a dev SRS whose maker could forge any proof: for testing only.")
     elif verdict == P.UNBOUND:
         out.print(f"[bold yellow]{verdict}[/]: {len(report.unbound)} claim(s) above are the prover's word, not derived.")
     elif verdict == P.CANNOT_CHECK:
@@ -641,12 +718,19 @@ def demo(
 
         acc = held_out_accuracy(rd, RunConfig.load(rd.config))
         t = Table(title=f"even vs odd digits, accuracy on {acc.pop('rows')} held-out rows (neither pretraining nor "
-                        "fine-tuning saw them)")
+                        "fine-tuning saw them)", caption="the trainer's own evaluation on its own machine: NOT PROVED "
+                        "(the proofs cover the training; a claimed accuracy is the trainer's word)")
         for name in acc:
             t.add_column(name)
         t.add_row(*(f"{v:.4f}" for v in acc.values()))
         out.print(t)
-    _invoke(verify, rd.public, allow_insecure_dev_srs=True)  # the demo's SRS is a dev SRS
+    from zkpot.spec import protocol as P
+
+    try:
+        _invoke(verify, rd.public, allow_insecure_dev_srs=True)  # the demo's SRS is a dev SRS
+    except typer.Exit as e:  # ... so its success is that verdict (exit 6 from `verify`), and the demo's exit 0
+        if e.exit_code != P.EXIT[P.DEV_SRS_VALID]:
+            raise
 
 
 def _named_publishers(args: list[str], package: Optional[Path]) -> list[bytes]:
@@ -720,7 +804,8 @@ def keys_show(keyfile: Path = typer.Argument(..., help="A secret key file made b
     print(public_key(keyfile).hex())
 
 
-srs_app = typer.Typer(no_args_is_help=True, help="KZG SRS files: check one with py_ecc, or make an insecure dev one.")
+srs_app = typer.Typer(no_args_is_help=True, help="KZG SRS files: check one with py_ecc, hand a verifier the one a bundle "
+                                                 "names, or make an insecure dev one.")
 app.add_typer(srs_app, name="srs")
 
 
@@ -747,6 +832,23 @@ def srs_import(
     out.print(f"logrows {res['logrows']}, sha256 {res['sha256']}, origin [{style}]{res['origin']}[/] "
               f"({'a public ceremony file' if res['origin'] == CEREMONY else 'not a listed ceremony file: whoever made it may know s'}); "
               f"{res['seconds']} s; record: {record}", highlight=False)
+
+
+@srs_app.command("export")
+@_clean_errors
+def srs_export(
+    public: Path = typer.Argument(..., help="A public bundle directory: its manifest names its SRS by sha256."),
+    out_file: Path = typer.Option(..., "--out", help="Where to write the full SRS file (a verifier passes it once as --srs)."),
+):
+    """Write the full SRS a bundle names, as this machine has it (re-hashed): what a verifier of the bundle needs
+    once. A dev SRS exists only on the machine that made it; a ceremony file can also be downloaded."""
+    from zkpot.circuits.srs import export_srs
+    from zkpot.spec.bundle import load_manifest
+
+    ident = export_srs(load_manifest(public)["srs"].get("sha256"), out_file)
+    style = "green" if ident["origin"] == "ceremony" else "bold red"
+    out.print(f"{out_file}: logrows {ident['logrows']}, sha256 {ident['sha256']}, origin [{style}]{ident['origin']}[/]; "
+              f"the verifier passes it once: zkpot verify {public} --srs {out_file}", highlight=False)
 
 
 @srs_app.command("dev")
@@ -790,7 +892,7 @@ def owner_commit(
     from zkpot.prover.owner import commit
 
     doc = commit(data, owner_dir, key, name, batch_size=batch_size, loss=loss.value, label_width=outputs, scale=scale,
-                 feature_bound=feature_bound, features=features, rows=rows, label=label)
+                 feature_bound=feature_bound, features=features, rows=rows, label=label, progress=_say)
     s = doc["statement"]
     out.print(f"{s['name']}: {s['num_batches']} batch(es) of {s['batch_size']} rows x {s['features']} features, root "
               f"{s['root'][:16]}…, signed by {doc['public_key'][:16]}…", highlight=False)

@@ -37,7 +37,7 @@ def cli_verify(public: Path, env: dict) -> dict:
     wall = time.perf_counter() - t0
     last = [line for line in p.stdout.splitlines() if " in " in line and line.split()[0] in ("VALID", "INVALID")]
     library = float(last[-1].split(" in ")[1].split(" s")[0]) if last else None
-    if p.returncode != 0:
+    if p.returncode != 6:  # VALID ON AN INSECURE DEV SRS
         raise SystemExit(f"zkpot verify {public} exited {p.returncode}: {(p.stdout + p.stderr).strip().splitlines()[-1:]}")
     return {"wall_s": wall, "library_s": library}
 

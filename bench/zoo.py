@@ -138,6 +138,13 @@ def main() -> None:
             public, private, held = data(arch, args.batch * args.steps)
             pretrain(arch, public, work / f"{arch}.onnx")
             digest = resolve_model(str(work / f"{arch}.onnx")).removeprefix("onnx:")
+            # the declared weight bound a practitioner passes: room above the pretrained weights for the run
+            import onnx
+            from onnx import numpy_helper
+
+            biggest = max(float(np.abs(numpy_helper.to_array(t)).max()) for t in
+                          onnx.load(str(work / f"{arch}.onnx")).graph.initializer if t.data_type == 1)
+            weight_bound = max(2.0, float(np.ceil(biggest * 1.5)))
             csv = work / f"{arch}.csv"
             np.savetxt(csv, np.c_[private[0], private[1]], delimiter=",", comments="",
                        header=",".join([f"x{i}" for i in range(private[0].shape[1])] + ["label"]))
@@ -146,8 +153,9 @@ def main() -> None:
             for mode in args.modes.split(","):
                 run = work / f"{arch}-{mode}"
                 config = {"model": f"onnx:{digest}", "data": str(csv), "loss": loss, "batch_size": args.batch, "epochs": 1,
-                          "lr": 0.1, "train": head if mode == "head" else "*", "classes": 10 if loss == "ce" else None}
-                spec, row = {"run": str(run), "config": config}, {"arch": arch, "mode": mode}
+                          "lr": 0.1, "train": head if mode == "head" else "*", "classes": 10 if loss == "ce" else None,
+                          "weight_bound": weight_bound}
+                spec, row = {"run": str(run), "config": config}, {"arch": arch, "mode": mode, "weight_bound": weight_bound}
                 rows.append(row)
                 try:
                     print(f"[{now()}] {arch} {mode}: train, setup, prove, verify", flush=True)
@@ -169,15 +177,18 @@ def main() -> None:
     md = ["# Your model: three architectures exported to ONNX, fine-tuned, proved and verified\n",
           f"Run {data_['when']}; pretrained in float on public rows, exported by `torch.onnx.export` at its defaults, "
           f"fine-tuned by zkpot on {args.batch * args.steps} private rows ({args.steps} SGD step(s) of {args.batch}, one per proof, lr 0.1, "
-          "scale 8, dev SRS), verified VALID from the bundle.\n", machine_md(m, args.shared),
-          "| model | trains | trained / frozen parameters | rows | logrows | s per proved SGD step | prove peak RSS GB | "
-          "verify s | held-out accuracy: base / fixed point / float |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+          "scale 8, dev SRS, the declared weight bound max(2, ceil(1.5 x the largest pretrained weight))), verified from "
+          "the bundle (VALID ON AN INSECURE DEV SRS: every claim bound).\n", machine_md(m, args.shared),
+          "| model | trains | trained / frozen parameters | weight bound | rows | logrows | s per proved SGD step | "
+          "prove peak RSS GB | verify s | held-out accuracy: base / fixed point / float |",
+          "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in rows:
         if "error" in row or "held_out" not in row:
-            md.append(f"| {row['arch']} | {row['mode']} | | | | not measured: {row.get('error', '')[:160]} | | | |")
+            md.append(f"| {row['arch']} | {row['mode']} | | | | | not measured: {row.get('error', '')[:160]} | | | |")
             continue
         p, h = row["prepare"], row["held_out"]
         md.append(f"| {row['arch']} | {row['mode']} | {p['trained_params']:,} / {p['frozen_params']:,} | "
+                  f"{row['weight_bound']:g} | "
                   f"{p['num_rows']:,} | {p['logrows']} | **{row['prove_all']['seconds'] / p['steps']:.1f}** | "
                   f"{row['prove_all']['peak_rss_mb'] / 1024:.2f} | {row['verify']['seconds']:.1f} | "
                   f"{h['base']:.4f} / {h['fixed']:.4f} / {h['float']:.4f} ({h['rows']} rows) |")

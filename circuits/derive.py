@@ -183,10 +183,12 @@ def settings_for(claims: dict, onnx: Path, out: Path) -> None:
 # --- cached derivation ---------------------------------------------------------------------------
 
 def _cached(path: Path, make) -> Path:
-    """path, made by make(path) unless it exists (every write is atomic, so existing means complete)."""
-    if not path.is_file():
+    """path, made by make(path) unless it exists with this user's seal (spec/cache.py: a file planted in
+    the cache is derived again); every write is atomic, so a sealed file is complete."""
+    if cache.sealed(path) is None:
         path.parent.mkdir(parents=True, exist_ok=True)
         make(path)
+        cache.seal(path)
     return path
 
 

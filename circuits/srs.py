@@ -13,7 +13,7 @@ from pathlib import Path
 import ezkl
 
 from zkpot.spec import cache
-from zkpot.spec.artifacts import ArtifactError, atomic_path, read_json, sha256_file, write_json
+from zkpot.spec.artifacts import ArtifactError, atomic_path, parse_json, sha256_file, write_json
 from zkpot.spec.layout import srs_bytes
 from zkpot.spec.protocol import MAX_SRS_LOGROWS
 
@@ -114,35 +114,46 @@ def verifier_srs(full: Path) -> bytes:
 
 
 def see(full: Path) -> dict:
-    """Hash a full SRS and remember its identity, where it is, and its verifier part; its identity."""
+    """Hash a full SRS and remember (sealed: spec/cache.py) its logrows, where it is, and its verifier
+    part; its identity."""
     ident = identify(full)
     d = _seen(ident["sha256"])
     with atomic_path(d / "verifier.srs") as tmp:
         tmp.write_bytes(verifier_srs(full))
-    paths = read_json(d / "srs.json").get("paths", []) if (d / "srs.json").is_file() else []
+    cache.seal(d / "verifier.srs")
     here = str(Path(full).resolve())
-    write_json(d / "srs.json", {**ident, "paths": [here] + [p for p in paths if p != here][:7]})
+    write_json(d / "srs.json", {"sha256": ident["sha256"], "logrows": ident["logrows"],
+                                "paths": [here] + [p for p in _record(d).get("paths", []) if p != here][:7]})
+    cache.seal(d / "srs.json")
     return ident
 
 
 def seen(digest: str) -> tuple[dict, bytes] | None:
-    """(identity, verifier part) of the full SRS with this sha256, if this machine has hashed it."""
+    """(identity, verifier part) of the full SRS with this sha256, if this machine has hashed it (its
+    sealed record); the origin is judged from the hash again, never from the record."""
     d = _seen(digest)
-    if not (d / "srs.json").is_file() or not (d / "verifier.srs").is_file():
+    record, part = _record(d), cache.sealed(d / "verifier.srs")
+    if record.get("sha256") != digest or part is None:
         return None
-    record = read_json(d / "srs.json")
-    return {k: record[k] for k in ("sha256", "logrows", "origin")}, (d / "verifier.srs").read_bytes()
+    k = record["logrows"]
+    return {"sha256": digest, "logrows": k, "origin": CEREMONY if CEREMONY_SHA256.get(k) == digest else INSECURE}, part
+
+
+def _record(d: Path) -> dict:
+    """srs.json of a seen entry if sealed by this user, else {} (a planted record is not read)."""
+    raw = cache.sealed(d / "srs.json")
+    record = parse_json(raw, d / "srs.json") if raw is not None else {}
+    return record if isinstance(record, dict) else {}
 
 
 def full_file(digest: str) -> Path | None:
     """The full SRS with this sha256 where this machine last saw it (newest first) and it is still that
     file (re-hashed), or None."""
-    d = _seen(digest)
-    paths = read_json(d / "srs.json").get("paths", []) if (d / "srs.json").is_file() else []
+    paths = _record(_seen(digest)).get("paths", [])
     return next((Path(p) for p in paths if Path(p).is_file() and sha256_file(p) == digest), None)
 
 
-def full_srs(digest: str, given: Path | None = None, purpose: str = "this") -> Path:
+def full_srs(digest: str, given: Path | None = None, purpose: str = "this", hint: str = "pass it with --srs FILE") -> Path:
     """The full SRS with this sha256 (`purpose` needs all its 2^k points): `given` (hashed here and remembered
     from then on), else the file this machine last saw with it; ArtifactError saying what to pass otherwise."""
     if given is not None:
@@ -152,7 +163,7 @@ def full_srs(digest: str, given: Path | None = None, purpose: str = "this") -> P
     found = full_file(digest)
     if found is None:
         raise ArtifactError(f"{purpose} needs the full SRS (sha256 {digest[:16]}…), which this machine has not "
-                            "hashed or no longer finds unchanged: pass it with --srs FILE")
+                            f"hashed or no longer finds unchanged: {hint}")
     return found
 
 
@@ -160,6 +171,19 @@ def _seen(digest: str) -> Path:
     if not (isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
         raise ArtifactError("an SRS sha256 is 64 lowercase hex digits")
     return cache.entry("srs-seen", sha256=digest)
+
+
+def export_srs(digest: str, out: Path) -> dict:
+    """`zkpot srs export`: copy the full SRS with this sha256, as this machine last saw it, to `out`."""
+    src = full_srs(digest, purpose="exporting", hint="export it on the machine that set the run up (a dev SRS exists only "
+                   "there), or download the ceremony file it names")
+    with atomic_path(out) as tmp:
+        shutil.copyfile(src, tmp)
+    ident = identify(out)
+    if ident["sha256"] != digest:
+        Path(out).unlink()
+        raise ArtifactError(f"{src} changed while it was copied")
+    return ident
 
 
 def export_dev_srs(logrows: int, out: Path | None = None) -> tuple[Path, dict]:

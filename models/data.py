@@ -96,5 +96,32 @@ def validate(X: np.ndarray, y: np.ndarray) -> None:
 
 def standardise(X: np.ndarray) -> np.ndarray:
     """Zero mean, unit variance per column (constant columns stay zero): keeps fixed-point values small."""
+    s = scaling_of(X)
+    return (X - np.asarray(s["mean"])) / np.asarray(s["std"])
+
+
+def scaling_of(X: np.ndarray) -> dict:
+    """The per-column mean and std standardising uses (a constant column's std is 1): raw rows of the same
+    source are mapped as the training rows were (`zkpot infer --raw`)."""
     std = X.std(axis=0)
-    return (X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    return {"mean": X.mean(axis=0).tolist(), "std": np.where(std > 0, std, 1.0).tolist()}
+
+
+def apply_scaling(X: np.ndarray, scaling: dict, bound: float) -> np.ndarray:
+    return np.clip((X - np.asarray(scaling["mean"])) / np.asarray(scaling["std"]), -bound, bound)
+
+
+def standardise_and_clip(X: np.ndarray, bound: float, scale: int) -> tuple[np.ndarray, dict[int, int]]:
+    """Standardised features clipped into +-bound, and {column: values clipped}. A column whose few
+    outliers leave its other values within a few fixed-point steps of each other (a 1e6 among values
+    near 1: standardising divides them all by ~1e6 / sqrt(n)) would train on one constant: refused."""
+    Z = standardise(X)
+    out = np.abs(Z) > bound
+    for j in np.flatnonzero(out.any(axis=0)):
+        rest = Z[~out[:, j], j]
+        if len(np.unique(X[~out[:, j], j])) > 1 and rest.std() * 2**scale < 4:
+            raise DataError(f"feature column {j}: {int(out[:, j].sum())} value(s) (largest {X[out[:, j], j].max():.4g}) "
+                            f"dominate its spread: standardised, its other {len(rest)} values lie within "
+                            f"{rest.std() * 2**scale:.2f} fixed-point steps of each other; remove those rows or "
+                            "transform the column (log, rank) first")
+    return np.clip(Z, -bound, bound), {int(j): int(out[:, j].sum()) for j in np.flatnonzero(out.any(axis=0))}

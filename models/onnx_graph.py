@@ -316,6 +316,23 @@ def _conv(at, x, w, b=None):
     return y.squeeze(-2) if one_d else y
 
 
+def _slice(at, x, starts, ends, axes=None, steps=None):
+    """One product with a constant 0/1 selection matrix per sliced axis: slicing's own backward exports as
+    ConstantOfShape + ScatterND, which tract refuses; a product's backward is a product."""
+    starts, ends = _ints(starts), _ints(ends)
+    axes = _ints(axes) if axes is not None else list(range(len(starts)))
+    steps = _ints(steps) if steps is not None else [1] * len(starts)
+    for a, s, e, step in zip(axes, starts, ends, steps):
+        a, n = a % x.dim(), x.shape[a % x.dim()]
+        keep = list(range(n))[slice(s, e, step)]   # (Python's clamping is ONNX's)
+        if keep == list(range(n)):
+            continue
+        pick = np.zeros((n, len(keep)), np.float32)
+        pick[keep, range(len(keep))] = 1.0
+        x = torch.movedim(torch.movedim(x, a, -1) @ torch.from_numpy(pick).to(x.dtype), -1, a)
+    return x
+
+
 def _batchnorm(at, x, scale, bias, mean, var):
     if at.get("training_mode", 0):
         raise GraphError("BatchNormalization in training mode: export the model in eval mode (model.eval())")
@@ -370,6 +387,8 @@ OPS = {
     "Flatten": (lambda at, x: x.reshape(math.prod(x.shape[: at.get("axis", 1)]), -1), NATIVE),
     "Transpose": (lambda at, x: x.permute(*at.get("perm", list(range(x.dim()))[::-1])), NATIVE),
     "Unsqueeze": (_unsqueeze, NATIVE), "Squeeze": (_squeeze, NATIVE), "Concat": (_concat, NATIVE),
+    "Slice": (_slice, "lowered: a product with a constant 0/1 selection matrix per sliced axis (constant starts, "
+                      "ends, axes, steps)"),
     "ReduceMean": (lambda at, x, axes=None: x.mean(dim=_axes(at, x, axes), keepdim=bool(at.get("keepdims", 1))), NATIVE),
     "ReduceSum": (lambda at, x, axes=None: x.sum(dim=_axes(at, x, axes), keepdim=bool(at.get("keepdims", 1))), NATIVE),
     "Conv": (_conv, "lowered: im2col by strided slices + one matmul (1-D and 2-D; group 1, no dilation)"),
@@ -419,10 +438,12 @@ nearest alternative; for these the alternative is:
 | --- | --- |
 {refused}
 
-Costs measured on small models (`tests/test_onnx_models.py`, scale 8): about 46 rows per rescaled output
-element of a product; 2^15 rows for an 8-wide tabular block (Linear, LayerNorm, GELU, Linear) at batch 8,
-2^17 for a 2-channel CNN on 8x8 images at batch 2. Fixed point stays within 4 quanta (2^-8) of float for the
-convolutions and the tabular block, 8.5 for attention.
+What each op costs in a proved training step (forward, backward and update), in rows per element it
+outputs, is measured by `python bench/ops.py` (each op between trained layers, against the same model with
+the op replaced by a free one of its shape): [bench/results/ops.md](../bench/results/ops.md), and the
+table in [docs/benchmarks.md](benchmarks.md). Whole models: `python bench/zoo.py`. Fixed point stays within
+4 quanta (2^-8) of float for the convolutions and the tabular block, 8.5 for attention
+(`tests/test_onnx_models.py`).
 
 [Back to the README](../README.md)
 """

@@ -3,6 +3,7 @@ labels encoded for the loss (a run's own data, or an owner's before it commits).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -24,10 +25,17 @@ def _out_features(cfg: RunConfig, y: np.ndarray) -> int:
     return cfg.classes
 
 
-def load_dataset(cfg: RunConfig, rows_seed: int, out: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
-    """Validated features, standardised and clipped into the declared bound; labels encoded for the
-    loss; the model's output width (`out`, or the data's). `rows_seed` is private: which rows a --rows
-    run uses is hidden."""
+class Dataset(NamedTuple):
+    X: np.ndarray        # standardised, clipped into the declared bound
+    Y: np.ndarray        # encoded for the loss
+    out: int             # the model's output width
+    scaling: dict        # the standardisation (models/data.py: scaling_of): private, like the rows
+
+
+def load_dataset(cfg: RunConfig, rows_seed: int, out: int | None = None, progress=lambda message: None) -> Dataset:
+    """Validated features, standardised and clipped into the declared bound (how many per column is
+    said); labels encoded for the loss; the model's output width (`out`, or the data's). `rows_seed` is
+    private: which rows a --rows run uses is hidden."""
     X, y = datasets.load(cfg.data, cfg.label)
     datasets.validate(X, y)
     if cfg.features is not None:
@@ -40,5 +48,9 @@ def load_dataset(cfg: RunConfig, rows_seed: int, out: int | None = None) -> tupl
     out = _out_features(cfg, y) if out is None else out
     if cfg.backbone:  # a frozen backbone outside the circuit: its features are the committed data
         X = backbone.features(Path(cfg.backbone), X)
-    X = np.clip(datasets.standardise(X), -cfg.feature_bound, cfg.feature_bound)
-    return X.astype(np.float32), encode_labels(cfg.loss, y, out), out
+    scaling = datasets.scaling_of(X)
+    X, clipped = datasets.standardise_and_clip(X, cfg.feature_bound, cfg.scale)
+    if clipped:
+        progress(f"{sum(clipped.values())} standardised feature value(s) clipped into +-{cfg.feature_bound:g}: "
+                 + ", ".join(f"column {j} ({n})" for j, n in clipped.items()))
+    return Dataset(X.astype(np.float32), encode_labels(cfg.loss, y, out), out, scaling)

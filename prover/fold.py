@@ -74,6 +74,7 @@ def _keys(children: list[Path], logrows: int, srs: Path, say=lambda msg: None) -
         check_disk(logrows, d)
         say(f"aggregation setup at logrows {logrows} (minutes; cached for the next fold)")
         pipeline.setup_aggregate(children, vk, pk, logrows, srs)
+        cache.seal(vk)  # (a verifier on this machine may read it: verifier/rebuild.py)
     return vk, pk
 
 

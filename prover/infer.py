@@ -30,6 +30,7 @@ from zkpot.circuits import srs as srs_mod
 from zkpot.prover.commit import commitment, salt_values, to_felts
 from zkpot.prover.keys import cached_keys
 from zkpot.prover.run import RunDir
+from zkpot.models import data as datasets
 from zkpot.models import onnx_graph
 from zkpot.spec import protocol as P
 from zkpot.spec.artifacts import ArtifactError, atomic_path, read_json, write_json
@@ -66,6 +67,19 @@ def read_inputs(path: Path) -> np.ndarray:
     except (ValueError, OSError, UserWarning) as e:
         raise ArtifactError(f"{path}: unreadable inputs ({' '.join(str(e).split())[:120]})") from None
     return np.atleast_2d(np.asarray(x, dtype=np.float64))
+
+
+def from_raw(run: RunDir, x: np.ndarray) -> np.ndarray:
+    """Raw rows of the training data's source, standardised as the training rows were and clipped into the
+    feature bound (the run's private scaling.json): what a data owner has, in the model's feature space."""
+    if not run.scaling.is_file():
+        raise ArtifactError(f"{run.root} kept no scaling of raw rows (a run on data owners' committed batches or "
+                            "on a backbone's features): give inputs in the model's feature space")
+    scaling = read_json(run.scaling)
+    if x.ndim != 2 or x.shape[1] != len(scaling["mean"]):
+        raise ArtifactError(f"raw inputs have shape {x.shape}: the training rows had {len(scaling['mean'])} columns")
+    m = load_manifest(run.public)
+    return datasets.apply_scaling(x, scaling, m["run"]["bounds"]["features"])
 
 
 def check_inputs(x: np.ndarray, m: dict) -> None:

@@ -36,7 +36,7 @@ class HandoffError(ValueError):
 
 def commit(data: Path, out_dir: Path, key: Path, name: str, *, batch_size: int, loss: str, label_width: int,
            scale: int, feature_bound: float, features: int | None = None, rows: int | None = None,
-           label: str | None = None) -> dict:
+           label: str | None = None, progress=lambda message: None) -> dict:
     """Commit to one owner's data and sign the statement; writes public/owner.json and private/handoff.json
     (mode 0600) under out_dir. Returns owner.json."""
     signing.load_secret(key)  # a bad key file fails before any work
@@ -49,8 +49,10 @@ def commit(data: Path, out_dir: Path, key: Path, name: str, *, batch_size: int, 
     cfg.validate()
     out_dir = Path(out_dir)
     master = load_or_create_master_key(out_dir / "private" / "master.key")
-    X, Y, _ = load_dataset(cfg, private_seed(master, "rows"), out=label_width)
+    X, Y, _, _ = load_dataset(cfg, private_seed(master, "rows"), out=label_width, progress=progress)
     parts = partition(len(X), batch_size, private_seed(master, "partition"))
+    if len(X) % batch_size:
+        progress(f"{len(X) % batch_size} of your {len(X)} rows fill no batch of {batch_size}: left out (which ones is private)")
     felts = [batch_felts(X, Y, parts, b, master, scale) for b in range(len(parts))]
     statement = {"format": P.OWNER_FORMAT, "name": name, "root": commitment([commitment(f) for f in felts]),
                  "num_batches": len(parts), "batch_size": batch_size, "features": int(X.shape[1]),

@@ -43,6 +43,8 @@ class RunDir:
     def final_opening(self) -> Path: return self.private / "final_opening.json"
     @property
     def report(self) -> Path: return self.private / "train_report.json"
+    @property
+    def scaling(self) -> Path: return self.private / "scaling.json"  # the training rows' standardisation
     def chunk_input(self, c: int) -> Path: return self.private / "inputs" / f"chunk_{c:05d}.json"
     def witness(self, c: int) -> Path: return self.private / "witnesses" / f"chunk_{c:05d}.json"
     # public bundle

@@ -120,13 +120,21 @@ def prepare(run: RunDir, cfg: RunConfig, progress=print, memory_gb: float | None
     cfg.validate()
     run.private.mkdir(mode=0o700, parents=True, exist_ok=True)
     master = load_or_create_master_key(run.master_key)
+    said = []
     if cfg.owners:  # several owners' committed batches (prover/owner.py), checked before any work
         owned = load_handoffs([Path(p) for p in cfg.owners], cfg)
         X, Y, out, parts = owned.X, owned.Y, owned.label_width, owned.parts
     else:
-        X, Y, out = load_dataset(cfg, private_seed(master, "rows"))
+        X, Y, out, scaling = load_dataset(cfg, private_seed(master, "rows"), progress=said.append)
+        if not cfg.backbone:  # (raw rows of this source map to the model's features: `zkpot infer --raw`)
+            write_json(run.scaling, scaling)
         parts = partition(len(X), cfg.batch_size, private_seed(master, "partition"))
+        if len(X) % cfg.batch_size:
+            said.append(f"{len(X) % cfg.batch_size} of the {len(X)} rows fill no batch of {cfg.batch_size}: left out "
+                        "of training (which ones is private)")
     module = build_model(cfg, X.shape[1], out)
+    for message in said:  # (what the data needed, said once the model is known to build: a bad option stays one line)
+        progress(message)
     layout = layout_of(module, cfg.batch_size, X.shape[1], Y.shape[1], cfg.momentum > 0, select(module, cfg.train))
     sized = None
     if cfg.steps_per_proof == sizing.AUTO:
@@ -142,6 +150,8 @@ def prepare(run: RunDir, cfg: RunConfig, progress=print, memory_gb: float | None
         with atomic_path(run.public / P.BASE_GRAPH) as tmp:
             tmp.write_bytes(onnx_graph.graph_bytes(cfg.graph))
     if cfg.backbone:  # the graph the features came from, published with the bundle (run.backbone names it)
+        progress(f"the backbone {Path(cfg.backbone).name} runs outside the circuit: its features are the committed "
+                 "data, and a verifier reports them as NOT PROVED (PROOFS VERIFY, CLAIMS NOT BOUND at best)")
         with atomic_path(run.public / P.BACKBONE) as tmp:
             shutil.copyfile(cfg.backbone, tmp)
         cfg = replace(cfg, backbone=str((run.public / P.BACKBONE).resolve()))

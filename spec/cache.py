@@ -4,27 +4,40 @@ Root: $ZKPOT_CACHE, or ~/.cache/zkpot. An entry is a directory NAMESPACE/ID, whe
 hex digits of sha256 over the canonical JSON of {inputs: what the entry is a function of, versions:
 zkpot's derivation rules and the tools that made it}. Every file in it is written atomically
 (spec/artifacts.py), so a file that exists is complete. docs/cache.md is this table in prose.
+
+Whoever can write the cache could plant a derivation (a step graph, a vk, an SRS's identity) that a
+verifier would then compare the bundle against. So a file a verifier relies on is sealed: an HMAC under
+a secret of this user kept outside the cache (~/.config/zkpot/cache.secret, mode 0600), over its place in
+the cache and its content. A file without a valid seal is not used (it is derived again): a cache copied
+from elsewhere (a shared CI cache, a pre-warmed image, a prover's folder) seals nothing here. A cache
+directory another user can write to is refused outright.
 """
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
+import stat
+import tempfile
 from functools import cache
 from pathlib import Path
 
+from zkpot.spec.artifacts import atomic_path
 from zkpot.spec.canonical import canonical_json
+from zkpot.spec.errors import BadInput
 from zkpot.spec.protocol import DERIVATION
 
 # namespace: (what it holds, keyed by, written by, read by)
 NAMESPACES = {
     "circuits": ("step.onnx traced from the claims; per step graph settings.json, circuit.ezkl, vk per SRS, "
-                 "aggregation vk per fan-in", "the circuit claims", "circuits/derive.py, verifier/rebuild.py",
+                 "aggregation vk per fan-in; each sealed", "the circuit claims", "circuits/derive.py, verifier/rebuild.py",
                  "prover (train, setup, infer), verifier (derive)"),
     "keys": ("vk.key and pk.key of a step or inference circuit", "step.onnx and settings.json sha256, SRS sha256",
              "prover/keys.py", "prover (setup, prove, infer)"),
-    "aggregation": ("vk.key and pk.key of an aggregation circuit", "logrows, SRS sha256, the inner proofs' protocols",
+    "aggregation": ("vk.key (sealed) and pk.key of an aggregation circuit", "logrows, SRS sha256, the inner proofs' protocols",
                     "prover/fold.py", "prover/fold.py, verifier/rebuild.py"),
-    "srs-seen": ("a full SRS's identity (srs.json: sha256, logrows, origin, where it was) and its verifier part",
+    "srs-seen": ("a full SRS's record (srs.json: sha256, logrows, where it was) and its verifier part, sealed; "
+                 "the origin is judged from the sha256 on every read",
                  "the full SRS's sha256", "circuits/srs.py (see)", "verifier (srs), prover (fold), circuits/srs.py"),
     "srs-dev": ("an INSECURE dev SRS made here (kzg.srs)", "logrows", "circuits/srs.py (dev_srs)",
                 "prover (setup)"),
@@ -37,7 +50,75 @@ TOOLS = ("zkpot", "ezkl", "torch", "onnx")
 
 
 def root() -> Path:
-    return Path(os.environ.get("ZKPOT_CACHE", Path.home() / ".cache" / "zkpot"))
+    """The cache directory, refused if another user could write to it (or to a namespace in it)."""
+    path = Path(os.environ.get("ZKPOT_CACHE", Path.home() / ".cache" / "zkpot"))
+    for d in (path, *(path / ns for ns in NAMESPACES)):
+        _private(d, "the cache directory")
+    return path
+
+
+def _private(path: Path, what: str) -> None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return
+    if st.st_uid != os.getuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise BadInput(f"{what} {path} can be written by another user (owner uid {st.st_uid}, mode "
+                       f"{stat.filemode(st.st_mode)}): whoever writes it chooses what is derived; "
+                       "chmod go-w it, or point ZKPOT_CACHE at a directory of your own")
+
+
+def secret_path() -> Path:
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "zkpot" / "cache.secret"
+
+
+def _secret() -> bytes:
+    """This user's sealing key, made once (linked into place, so two first runs agree on one)."""
+    path = secret_path()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(dir=path.parent)  # (mode 0600)
+        try:
+            os.write(fd, os.urandom(32))
+            os.close(fd)
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+    _private(path, "the cache secret")
+    if os.stat(path).st_mode & 0o077:
+        raise BadInput(f"the cache secret {path} is readable by others: chmod 600 it")
+    key = path.read_bytes()
+    if len(key) != 32:
+        raise BadInput(f"the cache secret {path} is not 32 bytes: delete it (the cache is then re-derived)")
+    return key
+
+
+def _mac(path: Path, data: bytes) -> bytes:
+    place = Path(path).resolve().relative_to(root().resolve()).as_posix()
+    return hmac.new(_secret(), canonical_json({"place": place, "sha256": hashlib.sha256(data).hexdigest()}),
+                    hashlib.sha256).digest()
+
+
+def _seal_of(path: Path) -> Path:
+    return Path(path).with_name(Path(path).name + ".seal")
+
+
+def seal(path: Path) -> Path:
+    """Seal a cache file this process just wrote (its content read back once); returns path."""
+    with atomic_path(_seal_of(path)) as tmp:
+        tmp.write_bytes(_mac(path, Path(path).read_bytes()))
+    return path
+
+
+def sealed(path: Path) -> bytes | None:
+    """The content of a cache file, read once, if its seal is this user's for this place and content."""
+    try:
+        data, mac = Path(path).read_bytes(), _seal_of(path).read_bytes()
+    except OSError:
+        return None
+    return data if hmac.compare_digest(mac, _mac(path, data)) else None
 
 
 @cache

@@ -20,6 +20,7 @@ from zkpot.spec.protocol import (
     MANIFEST_KEYS,
     MANIFEST_OPTIONAL,
     MAX_BASE,
+    MAX_DEPTH,
     MAX_FAN_IN,
     MAX_JSON,
     MAX_ONNX,
@@ -191,6 +192,13 @@ def check_run(m: dict, batches: list[str]) -> str:
     if kwargs.get("in_features") != lay["features"] or kwargs.get("out_features") != lay["label_width"]:
         raise Rejected("run", f"model takes {kwargs.get('in_features')} features to {kwargs.get('out_features')} "
                               f"outputs, the layout says {lay['features']} to {lay['label_width']}")
+    hidden = kwargs.get("hidden", [])
+    if model["name"] == "mlp" and not (isinstance(hidden, list) and 1 <= len(hidden) <= MAX_DEPTH
+                                       and all(_int(w) and 1 <= w <= MAX_PARAMS for w in hidden)):
+        raise Rejected("run", f"mlp.hidden must list 1..{MAX_DEPTH} layer widths")
+    widths = [lay["features"], *(hidden if model["name"] == "mlp" else []), lay["label_width"]]
+    if sum((a + 1) * b for a, b in zip(widths, widths[1:])) > MAX_PARAMS:  # (before any model is built)
+        raise Rejected("run", f"the model the claims describe has more than {MAX_PARAMS} parameters")
     trace_input = step_inputs(lay, r["steps_per_proof"])
     if trace_input > MAX_TRACE_INPUT:
         raise Rejected("run", f"the step takes {trace_input} inputs, more than the {MAX_TRACE_INPUT} this verifier traces")
@@ -200,4 +208,5 @@ def check_run(m: dict, batches: list[str]) -> str:
         f", trains {', '.join(lay['names'])} (frozen: {', '.join(r['frozen']['names'])})" if r["frozen"]["names"] else "")
     return (f"{model['name']}{trains}, {r['loss']} loss, sgd lr {opt['lr']} (momentum {opt['momentum']}, weight decay "
             f"{opt['weight_decay']}), batch {r['batch_size']}, {r['steps_per_proof']} step(s) per proof, scale "
-            f"{r['scale']}, |x| <= {b['features']}, |w| <= {b['weights']}")
+            f"{r['scale']}; declared bounds |x| <= {b['features']}, |w| <= {b['weights']} size the circuit (not proved of "
+            "the private values)")

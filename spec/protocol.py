@@ -91,6 +91,7 @@ MAX_STEPS = 1 << 22                   # epochs x batches: the public schedule is
 MAX_STEPS_PER_PROOF = 1 << 12
 MAX_TRACE_INPUT = 1 << 24             # floats of the traced step's example inputs
 MAX_PARAMS = 1 << 28
+MAX_DEPTH = 64                        # hidden layers of a built-in mlp
 MAX_FAN_IN = 32                       # proofs one aggregation folds (logrows 21 + log2: 26 at most, the largest SRS)
 
 # --- verdicts: what `zkpot verify` says, and its exit code --------------------------------------
@@ -100,7 +101,9 @@ BAD_INPUT = "BAD INPUT"       # not a bundle, or a bad option
 INTERNAL = "INTERNAL ERROR"
 CANNOT_CHECK = "CANNOT CHECK HERE"   # this machine lacks the memory or a tool to finish: not a verdict on the bundle
 UNBOUND = "PROOFS VERIFY, CLAIMS NOT BOUND"  # the proofs hold, but some claim was not derived (opt-out, custom model)
-EXIT = {VALID: 0, INVALID: 1, BAD_INPUT: 2, INTERNAL: 3, CANNOT_CHECK: 4, UNBOUND: 5}
+DEV_SRS_VALID = "VALID ON AN INSECURE DEV SRS"  # every claim bound, on an SRS whose maker could forge any proof
+# (--allow-insecure-dev-srs): its own exit code, so that a script reading only the code never takes it for VALID
+EXIT = {VALID: 0, INVALID: 1, BAD_INPUT: 2, INTERNAL: 3, CANNOT_CHECK: 4, UNBOUND: 5, DEV_SRS_VALID: 6}
 # `zkpot verify --json`: one JSON object on stdout (docs/verify-json.md), whatever the verdict
 REPORT_FORMAT = "zkpot/verify-report-1"
 REPORT_CLAIMS = ("run", "base", "final", "dataset", "srs", "insecure_dev_srs")   # manifest sections echoed as "claims"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -14,11 +15,21 @@ from zkpot.prover.config import RunConfig
 from zkpot.prover.keys import setup
 from zkpot.prover.prove import prove_all
 from zkpot.prover.run import RunDir
+from zkpot.spec import protocol as P
 
 # CLI subprocesses see CI's width (no tty: rich assumes 80 columns unless told), whatever this terminal is.
 os.environ["COLUMNS"] = "80"
 
 SMALL = dict(rows=8, features=8, batch_size=4, epochs=2, lr=0.5)
+
+
+def expected_exit(line: str) -> int:
+    """A README line's exit code: the one its comment names (`# exit 4`), else 6 for a verification on the
+    examples' dev SRS (VALID ON AN INSECURE DEV SRS), else 0."""
+    said = re.search(r"#.*\bexit (\d)\b", line)
+    if said:
+        return int(said.group(1))
+    return P.EXIT[P.DEV_SRS_VALID] if "zkpot verify" in line and "--allow-insecure-dev-srs" in line else 0
 
 
 def make_run(root: Path, **overrides) -> RunDir:

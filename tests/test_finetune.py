@@ -158,6 +158,7 @@ def test_finetune_demo_end_to_end(tmp_path):
     and a real gain on held-out rows, in fixed point as in float."""
     r = zkpot("demo", tmp_path / "ft", "--finetune")
     assert r.returncode == 0 and "VALID" in r.stdout, r.stdout[-3000:] + r.stderr[-2000:]
+    assert "NOT PROVED" in " ".join(r.stdout.split())  # the accuracy table is the trainer's own evaluation
     row = next(ln for ln in r.stdout.splitlines() if ln.count("│") == 4 and "0." in ln)
     base, fixed, flt = (float(x) for x in row.strip("│ ").split("│"))
     assert fixed > base + 0.15 and abs(fixed - flt) < 0.03, (base, fixed, flt)
@@ -244,6 +245,17 @@ def _backbone(path, inputs, outputs, seed=0):
 def run_bb(tmp_path_factory):
     root = tmp_path_factory.mktemp("run_bb")
     return make_run(root / "run", features=30, backbone=str(_backbone(root / "bb.onnx", 30, 6)))
+
+
+def test_train_says_the_backbone_is_not_proved(tmp_path):
+    from zkpot.prover import train as tr
+    from zkpot.prover.config import RunConfig
+    from zkpot.prover.run import RunDir
+
+    said = []
+    cfg = RunConfig(**{**SMALL, "features": 30, "backbone": str(_backbone(tmp_path / "bb.onnx", 30, 6))})
+    tr.prepare(RunDir(tmp_path / "run"), cfg, progress=said.append)
+    assert any("outside the circuit" in s and "NOT PROVED" in s for s in said), said
 
 
 def test_backbone_run_is_never_valid_and_says_why(run_bb):

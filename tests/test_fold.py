@@ -95,6 +95,22 @@ def forged(folded, tmp_path_factory):
     return public
 
 
+def linked_cache(dst, namespaces: tuple[str, ...], skip=lambda f: False):
+    """A cache holding the session's entries of `namespaces`, hard-linked (no copy of an 8.9 GB key; their
+    seals stay valid: a seal binds a file's place under the cache root and its content)."""
+    import os
+
+    from zkpot.spec import cache as cache_mod
+
+    session = cache_mod.root()
+    for ns in namespaces:
+        for f in (session / ns).rglob("*"):
+            if f.is_file() and not skip(f):
+                (dst / f.relative_to(session)).parent.mkdir(parents=True, exist_ok=True)
+                os.link(f, dst / f.relative_to(session))
+    return dst
+
+
 def checks(public, **kw):
     report = verify_bundle(public, allow_insecure_dev_srs=True, **kw)
     return report, {f.check for f in report.failures}
@@ -224,18 +240,22 @@ def test_derived_aggregation_vk_is_the_bundles(folded, tmp_path, monkeypatch):
     assert any(n == "vk" and "setup_aggregate" in d for n, d in report.passed)
 
 
-def test_fold_of_another_circuit_under_its_claims(folded, folded_copy, tmp_path_factory):
+def test_fold_of_another_circuit_under_its_claims(folded, folded_copy):
     """The bundle claims lr 0.25, with the lr-0.25 step.onnx, settings and vk (consistent: the step
-    vk derives), but its run proof folds proofs of the lr-0.5 circuit. Nothing in the run proof
-    names the inner circuit except the aggregation vk: with the bundle's keys trusted it passes
-    (UNBOUND), and deriving the aggregation vk from the claims (setup_aggregate from scratch,
-    ~4 minutes) catches it at `vk`."""
-    other = RunDir(tmp_path_factory.mktemp("lr025"))
-    tr.prepare(other, RunConfig(**{**ONE_CHUNK, "lr": 0.25}), progress=lambda *_: None)
-    setup(other, folded.srs, progress=lambda *_: None)
-    for name in ("step.onnx", "settings.json", "vk.key"):
-        shutil.copy(other.public / name, folded_copy / name)
+    vk derives; made here as the verifier derives them), but its run proof folds proofs of the lr-0.5
+    circuit. Nothing in the run proof names the inner circuit except the aggregation vk: with the
+    bundle's keys trusted it passes (UNBOUND), and deriving the aggregation vk from the claims
+    (a sample proof and setup_aggregate from scratch, ~4 minutes) catches it at `vk`."""
+    from zkpot.circuits import derive
+
     edit_manifest(folded_copy, lambda m: m["run"]["optimizer"].update(lr=0.25))
+    m = json.loads((folded_copy / "manifest.json").read_text())
+    claims = derive.circuit_claims(m["run"])
+    onnx = derive.derived_onnx(claims)
+    made = {"step.onnx": onnx, "settings.json": derive.derived_settings(claims, onnx),
+            "vk.key": derive.derived_vk(claims, onnx, lambda: folded.srs, m["srs"]["sha256"])}
+    for name, path in made.items():
+        shutil.copy(path, folded_copy / name)
     rehash(folded_copy)
     report, failed = checks(folded_copy, bind=False)
     assert not failed and report.verdict == "PROOFS VERIFY, CLAIMS NOT BOUND", failed  # the run proof alone cannot tell
@@ -244,13 +264,14 @@ def test_fold_of_another_circuit_under_its_claims(folded, folded_copy, tmp_path_
 
 
 def test_aggregation_vk_that_cannot_be_derived_here(folded, folded_copy, tmp_path, monkeypatch):
-    """A machine without the memory for setup_aggregate (and an empty cache): the run proof cannot
-    be bound here. With the chunk proofs in the bundle, they are verified instead against the derived
-    step vk, and the report says so (VALID: every claim is still bound); without them the verdict is
-    CANNOT CHECK HERE (exit 4), not INVALID."""
+    """A machine without the memory for setup_aggregate (and no aggregation vk in its cache; the step
+    circuit derived): the run proof cannot be bound here. With the chunk proofs in the bundle, they are
+    verified instead against the derived step vk, and the report says so (VALID: every claim is still
+    bound); without them the verdict is CANNOT CHECK HERE (exit 4), not INVALID."""
     import zkpot.verifier.rebuild as rebuild
 
-    monkeypatch.setenv("ZKPOT_CACHE", str(tmp_path / "empty-cache"))
+    cache = linked_cache(tmp_path / "cache", ("circuits", "srs-seen"), skip=lambda f: f.name.startswith("aggregation-"))
+    monkeypatch.setenv("ZKPOT_CACHE", str(cache))
     monkeypatch.setattr(rebuild, "available_gb", lambda: 1.0)
     report, failed = checks(folded_copy, srs=folded.srs)
     assert report.ok and "proofs" in [n for n, _ in report.passed] and "fold" not in [n for n, _ in report.passed]
@@ -425,17 +446,12 @@ def test_fold_refuses_a_key_the_disk_cannot_hold(tmp_path, monkeypatch):
 
 def test_fold_without_keeping_keys(folded, tmp_path, monkeypatch):
     """--no-keep-keys: the level's proving key is deleted once the level is folded, its vk kept.
-    The cache is the session's, hard-linked (no 8.9 GB copy; the original links survive); the
-    copy's level vk is removed so the resumed fold fetches the key (its node is kept, not re-proved)."""
-    import os
-
+    The cache is the session's, hard-linked (the original links survive); the copy's level vk is
+    removed so the resumed fold fetches the key (its node is kept, not re-proved)."""
     from zkpot.spec import cache as cache_mod
 
-    cache, session = tmp_path / "cache", cache_mod.root()
-    for f in (session / "aggregation").rglob("*"):
-        if f.is_file():
-            (cache / f.relative_to(session)).parent.mkdir(parents=True, exist_ok=True)
-            os.link(f, cache / f.relative_to(session))
+    session = cache_mod.root()
+    cache = linked_cache(tmp_path / "cache", ("aggregation", "circuits", "srs-seen"))
     public = tmp_path / "public"
     shutil.copytree(folded.public, public)
     (public / "fold" / "level1_fanin1.vk").unlink()
@@ -458,7 +474,7 @@ def test_cli_binds_the_folded_bundles_keys(folded):
     from tests.test_cli import zkpot
 
     r = zkpot("verify", folded.public, "--allow-insecure-dev-srs")
-    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.returncode == 6, r.stdout + r.stderr
     rows = [line for line in r.stdout.splitlines() if line.strip("│ ").startswith("vk ")]
     assert len(rows) == 2 and all("pass" in row for row in rows), r.stdout  # step vk, then aggregation vk
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import shutil
 
 import numpy as np
@@ -187,14 +188,22 @@ def test_an_invalid_run_gives_an_invalid_prediction(run_a, proved, bundle):
     assert ("run", None) in failures(bundle, inference=proved / "public2")
 
 
-def test_infer_and_verify_through_the_cli(run_a, tmp_path):
+def test_infer_and_verify_through_the_cli(run_a, proved, tmp_path):
+    """A data owner's raw rows (--raw: standardised as the training rows were, with the run's private
+    scaling): the same proved prediction as for their standardised form, printed with labels and
+    probabilities beside the logits; then verified through the CLI."""
+    scaling = json.loads(run_a.scaling.read_text())
+    raw = X2 * np.asarray(scaling["std"]) + np.asarray(scaling["mean"])
     rows = tmp_path / "rows.csv"
-    rows.write_text("f0,f1,f2,f3,f4,f5,f6,f7\n" + "\n".join(",".join(map(str, r)) for r in X2) + "\n")
-    r = zkpot("infer", run_a.root, rows, "--out", tmp_path / "out")
+    rows.write_text("f0,f1,f2,f3,f4,f5,f6,f7\n" + "\n".join(",".join(repr(float(v)) for v in r) for r in raw) + "\n")
+    r = zkpot("infer", run_a.root, rows, "--out", tmp_path / "out", "--raw")
     assert r.returncode == 0, r.stderr
-    assert "prediction" in r.stdout
+    assert re.search(r"infer: .*\d:\d\d:\d\d", r.stderr), r.stderr   # its stage and the time elapsed
+    assert "prediction" in r.stdout and "P(label 1)" in r.stdout and "label" in r.stdout, r.stdout
+    ours = json.loads((tmp_path / "out" / "public" / P.INFERENCE).read_text())["prediction"]
+    assert ours == json.loads((proved / "public2" / "public" / P.INFERENCE).read_text())["prediction"]
     r = zkpot("verify", run_a.public, "--allow-insecure-dev-srs", "--inference", tmp_path / "out")
-    assert r.returncode == 0 and "VALID" in r.stdout and "the prediction the inference proof proves" in r.stdout, r.stdout
+    assert r.returncode == 6 and "VALID" in r.stdout and "the prediction the inference proof proves" in r.stdout, r.stdout
     edit(tmp_path / "out" / "public", lambda d: d["prediction"][0].__setitem__(0, 9.0))
     r = zkpot("verify", run_a.public, "--allow-insecure-dev-srs", "--inference", tmp_path / "out")
     assert r.returncode == 1 and "prediction" in r.stdout

@@ -83,7 +83,7 @@ def test_another_runs_model_and_opening(run_a, run_b):
 
 def test_check_model_cli(run_a, tmp_path):
     r = zkpot("check-model", run_a.public, run_a.final_model, "--opening", run_a.final_opening, "--allow-insecure-dev-srs")
-    assert r.returncode == 0 and "VALID" in r.stdout, r.stdout + r.stderr
+    assert r.returncode == 6 and "VALID ON AN INSECURE DEV SRS" in r.stdout, r.stdout + r.stderr
     other = shutil.copy(_edited_model(run_a.final_model, tmp_path, 2**-8), tmp_path / "released.safetensors")
     r = zkpot("check-model", run_a.public, other, "--opening", run_a.final_opening, "--allow-insecure-dev-srs")
     assert r.returncode == 1 and "INVALID" in r.stdout and "differs from the proved final state" in " ".join(r.stdout.split())

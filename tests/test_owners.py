@@ -19,7 +19,7 @@ import pytest
 
 from zkpot.prover import signing
 from tests.adversarial.helpers import failures, felt, manifest
-from tests.conftest import edit_manifest, rehash
+from tests.conftest import edit_manifest, expected_exit, rehash
 from zkpot.spec import protocol as P
 from zkpot.spec.owners import statement_bytes
 from zkpot.verifier.verify import verify_bundle
@@ -74,11 +74,13 @@ def room(tmp_path_factory):
     write_csvs(root)
     for line in readme_commands():
         r = run_line(line, root)
-        assert r.returncode == 0, f"{line}\n{r.stdout}\n{r.stderr}"
+        assert r.returncode == expected_exit(line), f"{line}\n{r.stdout}\n{r.stderr}"
     assert "VALID" in r.stdout and "owners" in r.stdout, r.stdout
     assert run_line("zkpot keys new dave.key > dave.pub", root).returncode == 0
     r = zkpot("owner", "commit", "dave.csv", "dave", "--key", "dave.key", "--name", "dave", "--batch-size", 4, cwd=root)
     assert r.returncode == 0, r.stderr
+    r = zkpot("owner", "commit", "dave.csv", "dave3", "--key", "dave.key", "--name", "dave", "--batch-size", 3, cwd=root)
+    assert r.returncode == 0 and "1 of your 4 rows fill no batch of 3" in r.stderr, r.stderr  # (said, not dropped silently)
     pub = {n: bytes.fromhex((root / f"{n}.pub").read_text().split()[0]) for n in ROWS}
     return SimpleNamespace(root=root, public=root / "run" / "public", pub=pub,
                            owners=json.loads((root / "run" / "public" / "manifest.json").read_text())["dataset"]["owners"])

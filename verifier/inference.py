@@ -19,6 +19,7 @@ import ezkl
 from zkpot.circuits import derive, pipeline
 from zkpot.spec import protocol as P
 from zkpot.spec.artifacts import ArtifactError, read_json
+from zkpot.spec.bundle import read_once, refuse_links
 from zkpot.spec.errors import BadInput, Rejected, need
 from zkpot.spec.felts import is_felt
 from zkpot.spec.proofs import read_instances
@@ -85,9 +86,21 @@ def input_hash(values: list[list[float]], salt: list[str], scale: int) -> str:
     return ezkl.poseidon_hash([ezkl.float_to_felt(float(a), scale) for r in values for a in r] + salt)[0]
 
 
+def _private_copy(directory: Path, copy: Path) -> Path:
+    """inference.json and proof.json read once each, into `copy` (what is parsed is what ezkl verifies)."""
+    for name, limit, check in ((P.INFERENCE, P.MAX_JSON, "inference"), (P.INFERENCE_PROOF, P.MAX_PROOF, "infer-proof")):
+        try:
+            refuse_links(directory, name, check)
+            if read_once(directory / name, limit, copy / name) is None:
+                raise Rejected(check, f"{name} is larger than the {limit} bytes allowed")
+        except OSError as e:
+            raise Rejected(check, f"{name}: unreadable ({e.__class__.__name__})") from None
+    return copy
+
+
 def check_inference(b, directory: Path, opening: Path | None, report, say) -> list[list[float]]:
     """Every check of the module docstring, on bundle `b` (already verified); returns the prediction."""
-    directory = inference_dir(directory)
+    directory = _private_copy(inference_dir(directory), b.public / "inference")
     doc = read_claim(directory)
     run, rows = b.m["run"], doc["rows"]
     if run["model"]["name"] not in P.DERIVABLE_MODELS:

@@ -3,7 +3,7 @@ proof (verify_aggr against the derived aggregation vk) and the decider's pairing
 from __future__ import annotations
 
 from zkpot.circuits import pipeline
-from zkpot.spec.bundle import check_files
+from zkpot.spec.bundle import path_in
 from zkpot.spec.errors import CannotCheck, Rejected
 from zkpot.spec.fold_plan import logrows_for, plan
 from zkpot.spec.proofs import read_instances
@@ -21,7 +21,7 @@ def verify_proofs(b: Bundle, d: Derived, deep: bool, bind: bool, report: Report,
         try:
             leaves = verify_fold(b, d, bind, report, say)
         except CannotCheck as e:
-            if not all(b.path(c["proof"]).is_file() for c in b.m["chunks"]):
+            if not all(path_in(b.source, c["proof"]).is_file() for c in b.m["chunks"]):
                 raise
             report.warnings.append(f"the run proof was not used ({e}); every chunk proof was verified instead")
         else:
@@ -37,7 +37,7 @@ def verify_proofs(b: Bundle, d: Derived, deep: bool, bind: bool, report: Report,
 def verify_chunks(b: Bundle, d: Derived, report: Report, on_proof) -> list[list[str]]:
     S = b.m["run"]["steps_per_proof"]
     names = [c["proof"] for c in b.m["chunks"]]
-    b.digests.update(check_files(b.public, b.m, [n for n in names if n not in b.digests]))
+    b.check(names)
     check_vk(d.vk, d.logrows, "proofs")
     srs_file, instances = b.path(b.m["srs"]["file"]), []
     for c, name in enumerate(names):

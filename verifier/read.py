@@ -1,5 +1,7 @@
-"""Stage 1, read: the manifest, every file it names hashed once, and the bundle's SRS bound to a full SRS
-this machine hashed. Nothing read here is trusted beyond its hash: stage 2 derives what it is checked against."""
+"""Stage 1, read: the manifest, every file it names hashed once (and copied, as read, into a private
+directory that every later stage reads instead: a second read of the prover's file system could differ),
+and the bundle's SRS bound to a full SRS this machine hashed. Nothing read here is trusted beyond its
+hash: stage 2 derives what it is checked against."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,21 +19,27 @@ from zkpot.verifier.report import Report
 
 @dataclass
 class Bundle:
-    """What stage 1 read: the manifest, the digests of the files checked, and the parsed small files."""
+    """What stage 1 read: the manifest, the digests of the files checked, and the parsed small files.
+    `public` is the private copy of the files as they were hashed; `source` the directory given."""
     public: Path
     m: dict
     digests: dict[str, str]
     settings: dict
     srs: dict            # sha256, logrows, origin
     batches: list[str]
+    source: Path
 
     def path(self, name: str) -> Path:
         return path_in(self.public, name)
 
+    def check(self, names: list[str]) -> None:
+        """Hash (and copy) files of the bundle not read yet."""
+        self.digests.update(check_files(self.source, self.m, [n for n in names if n not in self.digests], self.public))
 
-def read_bundle(public: Path, deep: bool, report: Report) -> Bundle:
-    """Manifest shape, file hashes (once each), settings, SRS identity and batch commitments.
-    A folded run verified from its run proof reads (and hashes) no chunk proof."""
+
+def read_bundle(public: Path, deep: bool, report: Report, copy: Path) -> Bundle:
+    """Manifest shape, file hashes (once each, into the private directory `copy`), settings, SRS identity
+    and batch commitments. A folded run verified from its run proof reads (and hashes) no chunk proof."""
     m = load_manifest(public)
     used = None
     if "fold" in m and not deep:
@@ -40,18 +48,19 @@ def read_bundle(public: Path, deep: bool, report: Report) -> Bundle:
         used += [m["srs"]["file"], m["base"]["file"], m["dataset"]["file"], top["proof"], top["vk"]]
         used += [node["vk"] for level in m["fold"]["levels"] for node in level]
         used += [P.BACKBONE] if m["run"].get("backbone") is not None else []
-    digests = check_files(public, m, used)
+        used += [P.BASE_GRAPH] if m["run"]["model"]["name"] == P.ONNX_MODEL else []
+    digests = check_files(public, m, used, copy)
     report.passed.append(("files", f"{'every' if used is None else 'every non-chunk'} file matches its sha256 "
                                    f"({len(digests)} files)"))
-    settings = _read(public, m["circuit"]["settings"], "circuit")
-    dataset = _read(public, m["dataset"]["file"], "schedule")
+    settings = _read(copy, m["circuit"]["settings"], "circuit")
+    dataset = _read(copy, m["dataset"]["file"], "schedule")
     batches = dataset.get("batch_commitments") if isinstance(dataset, dict) else None
     if not isinstance(batches, list) or not batches or not all(is_felt(x) for x in batches):
         raise Rejected("schedule", "dataset.json has no batch commitments")
     if dataset.get("root") != m["dataset"]["root"]:
         raise Rejected("schedule", "dataset.json's root is not the one the manifest announces")
     report.manifest = m
-    return Bundle(public, m, digests, settings, {}, batches)
+    return Bundle(copy, m, digests, settings, {}, batches, public)
 
 
 def _read(public: Path, name: str, check: str):
@@ -105,6 +114,7 @@ def check_srs_origin(b: Bundle, allow_insecure_dev_srs: bool, report: Report) ->
     ident = b.srs
     if ident["origin"] == srs_mod.CEREMONY:
         return
+    report.insecure_srs = True
     report.warnings.append(f"INSECURE DEV SRS (sha256 {ident['sha256'][:16]}…, logrows {ident['logrows']}): "
                            "whoever made it could forge every proof in this bundle")
     if not allow_insecure_dev_srs:

@@ -29,8 +29,12 @@ def derived_aggregation_vk(claims: dict, onnx: Path, full_srs, srs_sha256: str, 
     """The vk of a level-1 aggregation of `fan_in` proofs of the claims' circuit at `logrows`, with the
     SRS of this sha256 (`full_srs()` gives its file, asked for only when the vk is not cached)."""
     target = derive.derived_dir(claims, onnx) / f"aggregation-{fan_in}-{logrows}-{srs_sha256[:32]}.vk"
-    if target.is_file():
+    if cache.sealed(target) is not None:
         return target
+    need, have = setup_gb(logrows), available_gb()
+    if need > have:  # (said before the minutes of a sample proof)
+        raise CannotCheck(f"deriving the logrows-{logrows} aggregation vk needs about {need:.0f} GB, "
+                          f"this machine has {have:.0f} GB (RAM + swap)")
     srs = full_srs()
     say(f"deriving the fan-in-{fan_in} aggregation vk: a sample proof, then setup_aggregate "
         f"(minutes, ~{setup_gb(logrows):.0f} GB; once per circuit)")
@@ -44,7 +48,7 @@ def derived_aggregation_vk(claims: dict, onnx: Path, full_srs, srs_sha256: str, 
         with atomic_path(target) as out:
             out.write_bytes(_aggregation_vk([sample] * fan_in, [protocol] * fan_in, logrows, srs,
                                             srs_sha256, tmp / "aggregation.vk"))
-    return target
+    return cache.seal(target)
 
 
 def _sample_proof(onnx_file: Path, circuit: Path, pk: Path, srs: Path, out: Path) -> Path:
@@ -64,15 +68,11 @@ def _sample_proof(onnx_file: Path, circuit: Path, pk: Path, srs: Path, out: Path
 
 
 def _aggregation_vk(samples: list[Path], protocols: list, logrows: int, srs: Path, srs_sha256: str, out: Path) -> bytes:
-    """setup_aggregate's vk, or the one `zkpot fold` cached on this machine under the same key id
-    (made by setup_aggregate from the same protocol, logrows and SRS)."""
-    cached = cache.entry("aggregation", logrows=logrows, srs=srs_sha256, protocols=protocols) / "vk.key"
-    if cached.is_file():
-        return cached.read_bytes()
-    need, have = setup_gb(logrows), available_gb()
-    if need > have:
-        raise CannotCheck(f"deriving the logrows-{logrows} aggregation vk needs about {need:.0f} GB, "
-                          f"this machine has {have:.0f} GB (RAM + swap)")
+    """setup_aggregate's vk, or the one `zkpot fold` made and sealed on this machine, for this user, under
+    the same key id (setup_aggregate of the same protocol, logrows and SRS: keygen reads no witness)."""
+    cached = cache.sealed(cache.entry("aggregation", logrows=logrows, srs=srs_sha256, protocols=protocols) / "vk.key")
+    if cached is not None:
+        return cached
     derived("vk", "cannot set up the aggregation circuit", pipeline.call, "setup_aggregate", ezkl.setup_aggregate,
             [str(p) for p in samples], str(out), derive.DISCARD, logrows, False, str(srs), traced=False)
     return out.read_bytes()

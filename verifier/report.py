@@ -1,8 +1,9 @@
 """What a verification says: each check passed or failed with its time, warnings, and the verdict they give.
 
-The verdict (spec/protocol.py) is VALID only if every claim the report shows is bound; a check the
-caller opted out of, or a model description that cannot be derived, gives UNBOUND; a machine that
-cannot finish gives CANNOT CHECK HERE; any failed check gives INVALID.
+The verdict (spec/protocol.py) is VALID only if every claim the report shows is bound (on an insecure
+dev SRS the caller allowed, VALID ON AN INSECURE DEV SRS); a check the caller opted out of, or a model
+description that cannot be derived, gives UNBOUND; a machine that cannot finish gives CANNOT CHECK
+HERE; any failed check gives INVALID.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ class Report:
     failures: list[Rejected] = field(default_factory=Timed)
     warnings: list[str] = field(default_factory=list)
     unbound: list[str] = field(default_factory=list)   # claims shown but not derived
+    insecure_srs: bool = False   # the SRS is a dev SRS (allowed by the caller, else a failure)
     cannot_check: str | None = None
     prediction: list[list[float]] | None = None   # stage 7: the proved prediction
     seconds: float = 0.0
@@ -42,11 +44,14 @@ class Report:
             return P.INVALID
         if self.cannot_check is not None or self.manifest is None:
             return P.CANNOT_CHECK
-        return P.UNBOUND if self.unbound else P.VALID
+        if self.unbound:
+            return P.UNBOUND
+        return P.DEV_SRS_VALID if self.insecure_srs else P.VALID
 
     @property
     def ok(self) -> bool:
-        return self.verdict == P.VALID
+        """Every claim is bound: VALID, or VALID on a dev SRS where the caller allowed one (the verdict tells)."""
+        return self.verdict in (P.VALID, P.DEV_SRS_VALID)
 
     def to_json(self) -> dict:
         """The report as `zkpot verify --json` prints it (schema P.REPORT_FORMAT, docs/verify-json.md)."""

@@ -1,6 +1,6 @@
 """Verify a public bundle with public files alone: one call, its stages one module each, read top to bottom.
 
-    1 read      read.py     the manifest, every file it names hashed once (files, manifest), and the bundle's
+    1 read      read.py     the manifest, every file it names hashed once into a private copy (files, manifest), and the bundle's
                             SRS verifier part bound to the full SRS the manifest names, which this machine hashed (srs)
     2 derive    derive.py   from the claims: the step graph (run), the settings (circuit), the vk (vk); for a
                 rebuild.py  folded run the aggregation vk; each compared with the bundle's file, never taken from it
@@ -18,11 +18,12 @@ any failed check gives INVALID.
 """
 from __future__ import annotations
 
+import tempfile
 import time
 from pathlib import Path
 
 from zkpot.circuits import srs as srs_mod
-from zkpot.spec import claims
+from zkpot.spec import cache, claims
 from zkpot.spec import protocol as P
 from zkpot.spec.artifacts import ArtifactError
 from zkpot.spec.errors import BadInput, CannotCheck, Rejected
@@ -61,30 +62,33 @@ def verify_bundle(public: Path, allow_insecure_dev_srs: bool = False, deep: bool
         srs = srs_mod.see(srs)["sha256"]
     if input_opening is not None:  # the caller's own file: read before any long work
         read_opening(input_opening)
-    try:
-        b = read_bundle(public, deep, report)                                # 1
-        b.srs = bind_srs(b, srs, report)
-        check_srs_origin(b, allow_insecure_dev_srs, report)
-        what = claims.check_run(b.m, b.batches)
-        check_backbone(b, report)
-        d = derive_circuit(b, what, bind, report, say)                      # 2
-        instances = verify_proofs(b, d, deep, bind, report, on_proof, say)  # 3
-        base = base_commitment(b.path(b.m["base"]["file"]), b.m)
-        check_claims(b.m, instances, b.batches, base, expected_chunks(b.m, len(b.batches)), report)  # 4
-        check_data_owners(b, owners, report)
-        if package is not None:                                             # 5
-            vouch(b, package, list(publishers), report)
-        if model is not None:                                               # 6
-            report.passed.append(("model", check_release(b.m, model, opening, b.path(b.m["base"]["file"]))))
-        if inference is not None:                                           # 7
-            report.prediction = check_inference(b, inference, input_opening, report, say)
-    except Rejected as e:
-        report.failures.append(e)
-    except BadInput:
-        raise
-    except CannotCheck as e:
-        report.cannot_check = str(e)
-    except (ArtifactError, KeyError, TypeError, ValueError, AttributeError) as e:
-        report.failures.append(Rejected("manifest", f"malformed bundle ({e.__class__.__name__}: {e})"))
+    cache.root()  # (a cache others can write is refused before any work: spec/cache.py)
+    with tempfile.TemporaryDirectory(prefix="zkpot-verify-") as copy:  # each file as it was hashed (read.py)
+        copy = Path(copy)
+        try:
+            b = read_bundle(public, deep, report, copy)                          # 1
+            b.srs = bind_srs(b, srs, report)
+            check_srs_origin(b, allow_insecure_dev_srs, report)
+            what = claims.check_run(b.m, b.batches)
+            check_backbone(b, report)
+            d = derive_circuit(b, what, bind, report, say)                      # 2
+            instances = verify_proofs(b, d, deep, bind, report, on_proof, say)  # 3
+            base = base_commitment(b.path(b.m["base"]["file"]), b.m)
+            check_claims(b.m, instances, b.batches, base, expected_chunks(b.m, len(b.batches)), report)  # 4
+            check_data_owners(b, owners, report)
+            if package is not None:                                             # 5
+                vouch(b, package, list(publishers), report)
+            if model is not None:                                               # 6
+                report.passed.append(("model", check_release(b.m, model, opening, b.path(b.m["base"]["file"]))))
+            if inference is not None:                                           # 7
+                report.prediction = check_inference(b, inference, input_opening, report, say)
+        except Rejected as e:
+            report.failures.append(e)
+        except BadInput:
+            raise
+        except CannotCheck as e:
+            report.cannot_check = str(e)
+        except (ArtifactError, KeyError, TypeError, ValueError, AttributeError) as e:
+            report.failures.append(Rejected("manifest", f"malformed bundle ({e.__class__.__name__}: {e})"))
     report.seconds = time.perf_counter() - start
     return report

@@ -23,6 +23,7 @@ import json
 import shutil
 import signal
 import sys
+import tempfile
 from pathlib import Path
 
 from hypothesis import HealthCheck, Phase, given, settings, strategies as st
@@ -235,7 +236,7 @@ def target_settings(public: Path, scratch: Path):
         (scratch / "settings.json").write_bytes(data)
         rehash(scratch)
         try:
-            b = read_bundle(scratch, False, Report())
+            b = read_bundle(scratch, False, Report(), Path(tempfile.mkdtemp(dir=scratch.parent)))
             b.srs = bind_srs(b, None, Report())
             derive_circuit(b, "", True, Report(), lambda _: None)
         except Exception as e:

@@ -74,3 +74,59 @@ def test_a_field_the_format_does_not_define_is_rejected(bundle, section):
     report = verify_bundle(bundle, allow_insecure_dev_srs=True)
     assert report.verdict == "INVALID" and {f.check for f in report.failures} == {"manifest"}, report.failures
     assert "dp_epsilon" in str(report.failures[0])
+
+
+def test_a_file_table_of_many_names_is_not_hashed(bundle):
+    """20,000 extra names in the file table, each a hard link to one proof: no check reads them, so none is
+    hashed (the verification costs what the claimed run costs, not what the table lists)."""
+    m = json.loads((bundle / "manifest.json").read_text())
+    src = bundle / m["chunks"][0]["proof"]
+    for i in range(20_000):
+        os.link(src, bundle / "proofs" / f"extra_{i:05d}.json")
+        m["files"][f"proofs/extra_{i:05d}.json"] = m["files"][m["chunks"][0]["proof"]]
+    (bundle / "manifest.json").write_text(json.dumps(m))
+    report = verify_bundle(bundle, allow_insecure_dev_srs=True)
+    assert report.ok and "(10 files)" in dict(report.passed)["files"], report.passed[:1]
+
+
+def test_two_names_for_one_file_are_refused(bundle):
+    """Chunk 1's proof a hard link to chunk 0's (the manifest sealing that content for both)."""
+    m = json.loads((bundle / "manifest.json").read_text())
+    a, b = (bundle / m["chunks"][c]["proof"] for c in (0, 1))
+    b.unlink()
+    os.link(a, b)
+    rehash(bundle)
+    report = verify_bundle(bundle, allow_insecure_dev_srs=True)
+    assert {f.check for f in report.failures} == {"files"} and "one file (hard links)" in str(report.failures[0])
+
+
+@pytest.mark.parametrize("hidden,why", [([10**9], "layer widths"), ([10**5, 10**5], "parameters"),
+                                        ([1] * 65, "layer widths"), (["8"], "layer widths")])
+def test_a_model_too_large_to_build_is_refused_before_it_is_built(bundle, hidden, why):
+    """An mlp whose hidden layers would not fit in memory claimed: refused from the claims' arithmetic, before
+    any model is built (it was allocated first)."""
+    edit_manifest(bundle, lambda m: m["run"]["model"].update(
+        name="mlp", kwargs={**m["run"]["model"]["kwargs"], "hidden": hidden}))
+    report = verify_bundle(bundle, allow_insecure_dev_srs=True)
+    assert {f.check for f in report.failures} == {"run"} and why in str(report.failures[0]), report.failures
+
+
+def test_a_file_that_changes_after_it_was_hashed_changes_nothing(bundle, monkeypatch):
+    """A prover's file system serving other bytes on a second read: once the proofs are hashed, every
+    file of the bundle is replaced by garbage. The verification reads only its private copy of what it
+    hashed (before, ezkl re-read the bundle's path: the garbage)."""
+    from zkpot.circuits import pipeline
+
+    real, seen = pipeline.verify, []
+
+    def verify(proof, *rest):
+        if not seen:
+            for f in bundle.rglob("*"):
+                if f.is_file():
+                    f.write_bytes(b"swapped after hashing")
+        seen.append(proof)
+        return real(proof, *rest)
+
+    monkeypatch.setattr(pipeline, "verify", verify)
+    report = verify_bundle(bundle, allow_insecure_dev_srs=True)
+    assert report.ok and len(seen) == 4 and not any(str(p).startswith(str(bundle)) for p in seen), report.failures

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
+from pathlib import Path
 
 import ezkl
 import pytest
@@ -489,7 +491,8 @@ def test_every_settings_field_is_derived(bundle):
         (bundle / "settings.json").write_text(json.dumps(s))
         rehash(bundle)
         try:  # the stages up to the derivation: what a full verification runs first
-            derive_circuit(read_bundle(bundle, False, Report()), "", True, Report(), lambda _: None)
+            derive_circuit(read_bundle(bundle, False, Report(), Path(tempfile.mkdtemp(dir=bundle.parent))), "", True,
+                           Report(), lambda _: None)
             escaped.append(name)
         except Exception as e:
             if getattr(e, "check", None) != "circuit":
