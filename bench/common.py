@@ -27,7 +27,7 @@ def bench_env(work: Path | None) -> dict:
     if work is None:
         return env
     cache = work / "cache"
-    cache.mkdir(parents=True, exist_ok=True)
+    cache.mkdir(parents=True, exist_ok=True, mode=0o700)   # (owner-only whatever the umask: spec/cache.py)
     shared = Path(os.environ.get("ZKPOT_CACHE", Path.home() / ".cache" / "zkpot")) / "srs-dev"
     shared.mkdir(parents=True, exist_ok=True)
     if not (cache / "srs-dev").exists():

@@ -50,9 +50,11 @@ TOOLS = ("zkpot", "ezkl", "torch", "onnx")
 
 
 def root() -> Path:
-    """The cache directory, refused if another user could write to it (or to a namespace in it)."""
+    """The cache directory, refused if another user could write to it (or to a namespace in it). Made here,
+    owner-only whatever the umask (a umask of 002 would make it group-writable), where it does not exist."""
     path = Path(os.environ.get("ZKPOT_CACHE", Path.home() / ".cache" / "zkpot"))
     for d in (path, *(path / ns for ns in NAMESPACES)):
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
         _private(d, "the cache directory")
     return path
 

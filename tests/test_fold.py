@@ -104,6 +104,8 @@ def linked_cache(dst, namespaces: tuple[str, ...], skip=lambda f: False):
 
     session = cache_mod.root()
     for ns in namespaces:
+        (dst / ns).mkdir(parents=True, exist_ok=True, mode=0o700)
+        dst.chmod(0o700)   # (owner-only whatever the umask: spec/cache.py refuses others' caches)
         for f in (session / ns).rglob("*"):
             if f.is_file() and not skip(f):
                 (dst / f.relative_to(session)).parent.mkdir(parents=True, exist_ok=True)

@@ -107,7 +107,7 @@ def public_commitments(public: Path) -> dict:
 def private_cache(tmp_path) -> Path:
     """A key cache that starts empty but for links to the cached dev SRS files (none is regenerated)."""
     cache = tmp_path / "cache"
-    cache.mkdir(parents=True)
+    cache.mkdir(parents=True, mode=0o700)   # (owner-only whatever the umask: spec/cache.py refuses others' caches)
     (cache_mod.root() / "srs-dev").mkdir(parents=True, exist_ok=True)
     (cache / "srs-dev").symlink_to(cache_mod.root() / "srs-dev")
     return cache
