@@ -94,28 +94,27 @@ def validate(X: np.ndarray, y: np.ndarray) -> None:
         raise DataError(f"features contain NaN or infinite values (first at row {bad[0]}, column {bad[1]})")
 
 
-def standardise(X: np.ndarray) -> np.ndarray:
-    """Zero mean, unit variance per column (constant columns stay zero): keeps fixed-point values small."""
-    s = scaling_of(X)
-    return (X - np.asarray(s["mean"])) / np.asarray(s["std"])
-
-
 def scaling_of(X: np.ndarray) -> dict:
-    """The per-column mean and std standardising uses (a constant column's std is 1): raw rows of the same
-    source are mapped as the training rows were (`zkpot infer --raw`)."""
+    """The per-column mean and std that standardise (zero mean, unit variance: small fixed-point values; a
+    constant column's std is 1, so it stays zero): kept, raw rows of the same source map as the training
+    rows did (`zkpot infer --raw`)."""
     std = X.std(axis=0)
     return {"mean": X.mean(axis=0).tolist(), "std": np.where(std > 0, std, 1.0).tolist()}
 
 
+def _scaled(X: np.ndarray, scaling: dict) -> np.ndarray:
+    return (X - np.asarray(scaling["mean"])) / np.asarray(scaling["std"])
+
+
 def apply_scaling(X: np.ndarray, scaling: dict, bound: float) -> np.ndarray:
-    return np.clip((X - np.asarray(scaling["mean"])) / np.asarray(scaling["std"]), -bound, bound)
+    return np.clip(_scaled(X, scaling), -bound, bound)
 
 
-def standardise_and_clip(X: np.ndarray, bound: float, scale: int) -> tuple[np.ndarray, dict[int, int]]:
+def standardise_and_clip(X: np.ndarray, scaling: dict, bound: float, scale: int) -> tuple[np.ndarray, dict[int, int]]:
     """Standardised features clipped into +-bound, and {column: values clipped}. A column whose few
     outliers leave its other values within a few fixed-point steps of each other (a 1e6 among values
     near 1: standardising divides them all by ~1e6 / sqrt(n)) would train on one constant: refused."""
-    Z = standardise(X)
+    Z = _scaled(X, scaling)
     out = np.abs(Z) > bound
     for j in np.flatnonzero(out.any(axis=0)):
         rest = Z[~out[:, j], j]

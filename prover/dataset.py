@@ -49,7 +49,7 @@ def load_dataset(cfg: RunConfig, rows_seed: int, out: int | None = None, progres
     if cfg.backbone:  # a frozen backbone outside the circuit: its features are the committed data
         X = backbone.features(Path(cfg.backbone), X)
     scaling = datasets.scaling_of(X)
-    X, clipped = datasets.standardise_and_clip(X, cfg.feature_bound, cfg.scale)
+    X, clipped = datasets.standardise_and_clip(X, scaling, cfg.feature_bound, cfg.scale)
     if clipped:
         progress(f"{sum(clipped.values())} standardised feature value(s) clipped into +-{cfg.feature_bound:g}: "
                  + ", ".join(f"column {j} ({n})" for j, n in clipped.items()))

@@ -82,8 +82,8 @@ def check_files(public: Path, m: dict, used: list | None = None, into: Path | No
         if inodes.setdefault((st.st_dev, st.st_ino), name) != name:  # (one file hashed once per name it has)
             raise Rejected("files", f"{name} and {inodes[(st.st_dev, st.st_ino)]} are one file (hard links)")
         limit = size_limit(m, name, path)
-        if path.stat().st_size > limit:
-            raise Rejected("files", f"{name}: {path.stat().st_size} bytes, more than the {limit} allowed")
+        if st.st_size > limit:
+            raise Rejected("files", f"{name}: {st.st_size} bytes, more than the {limit} allowed")
         if read_once(path, limit, None if into is None else path_in(into, name)) != digest:
             raise Rejected("files", f"{name} does not match its sha256 in the manifest (or grew while read)")
         checked[name] = digest

@@ -103,9 +103,9 @@ def linked_cache(dst, namespaces: tuple[str, ...], skip=lambda f: False):
     from zkpot.spec import cache as cache_mod
 
     session = cache_mod.root()
+    dst.mkdir(parents=True, exist_ok=True, mode=0o700)   # (owner-only whatever the umask: spec/cache.py)
     for ns in namespaces:
-        (dst / ns).mkdir(parents=True, exist_ok=True, mode=0o700)
-        dst.chmod(0o700)   # (owner-only whatever the umask: spec/cache.py refuses others' caches)
+        (dst / ns).mkdir(exist_ok=True, mode=0o700)
         for f in (session / ns).rglob("*"):
             if f.is_file() and not skip(f):
                 (dst / f.relative_to(session)).parent.mkdir(parents=True, exist_ok=True)
