@@ -209,13 +209,13 @@ BATCH_SIZE = typer.Option(16, help="Rows per batch (a constant of the circuit)."
 STEPS_PER_PROOF = typer.Option("1", help="SGD steps unrolled into one circuit (must divide epochs x batches): fewer, larger proofs; "
                                       "`auto` (train): the most that --memory-gb proves.")
 SCALE = typer.Option(8, help="Fixed-point scale: values are integers times 2^-scale.")
-FEATURE_BOUND = typer.Option(4.0, help="Declared bound: standardised features are clipped to +-this (public; sizes the circuit).")
+FEATURE_BOUND = typer.Option(4.0, help="Declared bound: standardised features are clipped to +-this, by train and again in every proved step.")
 TRAIN = typer.Option(None, "--train", help="Which parameters train (comma-separated globs over names, e.g. `'net.2.*'` "
                                            "for an MLP's head); the rest stay frozen at the base model's values. "
                                            "Default: all (`'*'`), or the adapters (`'*.lora_*'`) with --lora.")
 LORA = typer.Option(0, "--lora", help="Low-rank adapters of this rank beside Linear layers (their weights frozen).")
 LORA_LAYERS = typer.Option("", "--lora-layers", help="Linear layers that get an adapter, comma separated (default: all).")
-WEIGHT_BOUND = typer.Option(2.0, help="Declared bound on every weight of every state (public; sizes the circuit); a run that leaves it is refused.")
+WEIGHT_BOUND = typer.Option(2.0, help="Declared bound on every weight of every state (public): every proved step clips to it, and train refuses a run that would need to.")
 
 
 def _tuning(trains: str | None, lora: int, lora_layers: str) -> dict:

@@ -4,14 +4,15 @@
               steps per proof, scale, declared bounds, frozen parameters by sha256): no data, and
               no weights but the frozen ones, which come from the public base model
     step.onnx      = trace(claims, frozen)               make_fx over torch.func.grad, as train does
-    settings.json  = calibrate(step.onnx, public_samples(claims))
+    settings.json  = calibrate(step.onnx, public_samples(claims)), then the lookup table the clamps give
     circuit.ezkl   = compile(step.onnx, settings.json)
     vk             = setup(circuit.ezkl, SRS)            deterministic
 
-The calibration samples are drawn uniformly within the declared bounds by a generator seeded
-with the claims' hash, so anyone gets the same samples, the same lookup ranges and logrows, and
-the same vk. Private data never reaches settings.json: a run whose data or weights leave the
-declared bounds is refused by `train`, not accommodated by recalibrating.
+Every lookup's input is clamped in the traced step where its function saturates (models/bounded.py),
+so the lookup table is exact and a function of the scale and the lookups the graph uses alone
+(spec/lookups.py), whatever the private values. The calibration samples, drawn uniformly within the
+declared bounds by a generator seeded with the claims' hash, only size the rows: anyone gets the same
+samples, logrows and vk. Private data never reaches settings.json.
 
 Everything derived is cached under the hash of its inputs and the tool versions
 (spec/cache.py, namespace circuits), so the second derivation of a circuit reads files.
@@ -19,6 +20,7 @@ Everything derived is cached under the hash of its inputs and the tool versions
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -27,7 +29,7 @@ import ezkl
 import numpy as np
 
 from zkpot.circuits import pipeline
-from zkpot.spec import cache
+from zkpot.spec import cache, lookups
 from zkpot.spec import protocol as P
 from zkpot.spec.artifacts import atomic_path, sha256_file
 from zkpot.spec.canonical import canonical_json
@@ -81,13 +83,13 @@ def trace(claims: dict, module, out: Path) -> None:
     _check_module(claims, module, layout)
     if is_inference(claims):
         with atomic_path(out) as tmp:
-            export_forward(module, layout, claims["inference"]["rows"], tmp)
+            export_forward(module, layout, claims["inference"]["rows"], tmp, claims["scale"])
         return
     o = claims["optimizer"]
     step = make_step(module, claims["loss"], layout, Optimizer(lr=o["lr"], momentum=o["momentum"],
-                                                               weight_decay=o["weight_decay"]))
+                                                               weight_decay=o["weight_decay"]), claims["bounds"])
     with atomic_path(out) as tmp:
-        export_chunk(step, layout, claims["steps_per_proof"], tmp)
+        export_chunk(step, layout, claims["steps_per_proof"], tmp, claims["scale"])
 
 
 def _check_module(claims: dict, module, layout) -> None:
@@ -165,8 +167,8 @@ def settings_for(claims: dict, onnx: Path, out: Path) -> None:
             try:
                 pipeline.gen_settings(onnx, candidate, claims["scale"], (base, legs),
                                       outputs="public" if is_inference(claims) else "hashed")
-                k = pipeline.calibrate(samples, onnx, candidate, claims["scale"], P.MAX_LOGROWS,
-                                       P.CALIBRATION_MARGIN)["run_args"]["logrows"]
+                k = _bounded_table(candidate, claims["scale"], pipeline.calibrate(
+                    samples, onnx, candidate, claims["scale"], P.MAX_LOGROWS, P.CALIBRATION_MARGIN))
             except pipeline.CircuitError:
                 if best is None:
                     raise
@@ -178,6 +180,20 @@ def settings_for(claims: dict, onnx: Path, out: Path) -> None:
                 break  # the table fits a logrow less: it is not what sets the height
         with atomic_path(out) as tmp_out:
             tmp_out.write_bytes(best[1].read_bytes())
+
+
+def _bounded_table(path: Path, scale: int, calibrated: dict) -> int:
+    """The settings at `path` with the lookup range the clamps give (spec/lookups.py), not the samples' range,
+    and logrows raised if that table needs more rows than the samples' did; its logrows."""
+    try:
+        lo, hi = lookups.table_range(calibrated["required_lookups"], scale)
+    except lookups.UnboundedLookup as e:
+        raise pipeline.CircuitError(str(e)) from None
+    k = max(calibrated["run_args"]["logrows"], math.ceil(math.log2(hi - lo + 1 + TABLE_SLACK)))
+    if k > P.MAX_LOGROWS:
+        raise pipeline.CircuitError(f"the circuit needs logrows {k}, more than the {P.MAX_LOGROWS} zkpot proves")
+    pipeline.set_lookup_table(path, (lo, hi), k)
+    return k
 
 
 # --- cached derivation ---------------------------------------------------------------------------

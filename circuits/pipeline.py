@@ -1,7 +1,8 @@
 """ezkl's pipeline as flat file-to-file functions, with every visibility set explicitly.
 
     gen_settings(onnx) -> settings.json
-    calibrate(samples, onnx, settings)                  lookup ranges and logrows from real data
+    calibrate(samples, onnx, settings)                  logrows from sample inputs
+    set_lookup_table(settings, range, logrows)          the lookup table the claims bound
     compile_circuit(onnx, settings) -> step.ezkl
     setup(step.ezkl, srs) -> vk.key, pk.key              deterministic: the vk is rebuildable
     gen_witness(input.json, step.ezkl) -> witness.json
@@ -97,6 +98,15 @@ def _canonical_settings(path: Path) -> None:
     for field in ("required_range_checks", "required_lookups"):
         s[field] = sorted(s.get(field) or [], key=json.dumps)
     Path(path).write_text(json.dumps(s, sort_keys=True))
+
+
+def set_lookup_table(settings: Path, lookup_range: tuple[int, int], logrows: int) -> dict:
+    """Settings with this lookup range and logrows (ezkl configures its tables from run_args alone)."""
+    s = read_json(settings)
+    s["run_args"]["lookup_range"], s["run_args"]["logrows"] = list(lookup_range), logrows
+    with atomic_path(settings) as tmp:
+        tmp.write_text(json.dumps(s, sort_keys=True))
+    return s
 
 
 def compile_circuit(onnx: Path, settings: Path, compiled: Path) -> None:

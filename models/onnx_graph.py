@@ -376,7 +376,8 @@ OPS = {
     "Div": (lambda at, a, b: a * (1.0 / b) if isinstance(b, float) else a / b, "by a constant: a product; else native"),
     "Neg": (lambda at, a: -a, NATIVE), "Identity": (lambda at, x: x, NATIVE),
     "Relu": (lambda at, x: F.relu(x), NATIVE), "Sigmoid": (lambda at, x: torch.sigmoid(x), NATIVE),
-    "Tanh": (lambda at, x: torch.tanh(x), NATIVE), "Exp": (lambda at, x: torch.exp(x), NATIVE),
+    "Tanh": (lambda at, x: torch.tanh(x), NATIVE), "Exp": (lambda at, x: torch.exp(x), "of a non-positive input only (as exp(-x * x), exp(-relu(x))): a "
+                                                  "positive one has no table the claims bound, and is refused"),
     "Sqrt": (lambda at, x: torch.sqrt(x), NATIVE), "Erf": (lambda at, x: torch.erf(x), NATIVE),
     "Pow": (lambda at, x, p: x ** p, NATIVE),
     "Gelu": (lambda at, x: F.gelu(x, approximate=at.get("approximate", "none")), "decomposed when traced (step.DECOMPOSITIONS)"),
@@ -437,6 +438,10 @@ nearest alternative; for these the alternative is:
 | op | instead |
 | --- | --- |
 {refused}
+
+Exp, Sigmoid, Tanh, Erf (GELU) and Softmax are table lookups in ezkl: each one's input is clamped where
+its function is constant in fixed point (`spec/lookups.py`), which changes no value and makes every table
+a function of the scale alone, the same for any private data or weights.
 
 What each op costs in a proved training step (forward, backward and update), in rows per element it
 outputs, is measured by `python bench/ops.py` (each op between trained layers, against the same model with

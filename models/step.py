@@ -29,6 +29,7 @@ import torch
 from torch.func import functional_call, grad
 from torch.fx.experimental.proxy_tensor import make_fx
 
+from zkpot.models.bounded import bound_lookups
 from zkpot.models.losses import LOSSES
 from zkpot.spec.layout import batch_length, param_count, state_length
 from zkpot.spec.protocol import SALT_WORDS
@@ -121,7 +122,15 @@ class Optimizer:
     weight_decay: float = 0.0
 
 
-def make_step(module: torch.nn.Module, loss: str, layout: Layout, opt: Optimizer):
+def clip(t: torch.Tensor, bound: float) -> torch.Tensor:
+    """t clamped to [-bound, bound] with two ReLUs (ezkl compares by range checks; no table)."""
+    return bound - torch.relu(bound - (torch.relu(t + bound) - bound))
+
+
+def make_step(module: torch.nn.Module, loss: str, layout: Layout, opt: Optimizer, bounds: dict | None = None):
+    """One SGD step as a function of flat vectors. With the declared `bounds` ({features, weights}), the step
+    clips the batch's features to +-features and the state it returns to +-weights: what `train` does and
+    checks, made a property of every proof (an honest run is unchanged: its values are already inside)."""
     loss_fn = LOSSES[loss]
     P, B, F, L = layout.n_params, layout.batch_size, layout.features, layout.label_width
     frozen = frozen_of(module, layout)
@@ -134,6 +143,8 @@ def make_step(module: torch.nn.Module, loss: str, layout: Layout, opt: Optimizer
     def step(state_in, batch, salt_out):
         w = state_in[:P]
         x = batch[: B * F].reshape(B, F)
+        if bounds:
+            x = clip(x, bounds["features"])
         y = batch[B * F : B * (F + L)].reshape(B, L)
         g = grad_of(unflatten(layout, w), x, y)
         g = torch.cat([g[n].reshape(-1) for n in layout.names])
@@ -141,8 +152,10 @@ def make_step(module: torch.nn.Module, loss: str, layout: Layout, opt: Optimizer
             g = g + opt.weight_decay * w
         if layout.momentum:
             v = opt.momentum * state_in[P : 2 * P] + g
-            return torch.cat([w - opt.lr * v, v, salt_out])
-        return torch.cat([w - opt.lr * g, salt_out])
+            trained = torch.cat([w - opt.lr * v, v])
+        else:
+            trained = w - opt.lr * g
+        return torch.cat([clip(trained, bounds["weights"]) if bounds else trained, salt_out])
 
     return step
 
@@ -174,9 +187,10 @@ def input_names(steps: int) -> list[str]:
     return ["state_in", *[f"batch_{i}" for i in range(steps)], "salt_out"]
 
 
-def export_chunk(step, layout: Layout, steps: int, path: Path) -> None:
-    """Trace S steps (forward, backward, update each) with make_fx and write ONNX with the dynamo exporter."""
-    export(make_chunk(step, steps), example_inputs(layout, steps), input_names(steps), "state_out", path)
+def export_chunk(step, layout: Layout, steps: int, path: Path, scale: int) -> None:
+    """Trace S steps (forward, backward, update each) with make_fx and write ONNX with the dynamo exporter;
+    `scale`: the fixed-point scale its lookups are bounded for (models/bounded.py)."""
+    export(make_chunk(step, steps), example_inputs(layout, steps), input_names(steps), "state_out", path, scale)
 
 
 def make_forward(module: torch.nn.Module, layout: Layout, rows: int):
@@ -196,10 +210,10 @@ def make_forward(module: torch.nn.Module, layout: Layout, rows: int):
     return forward
 
 
-def export_forward(module: torch.nn.Module, layout: Layout, rows: int, path: Path) -> None:
+def export_forward(module: torch.nn.Module, layout: Layout, rows: int, path: Path, scale: int) -> None:
     """Trace the prediction on `rows` inputs and write it as ONNX, as export_chunk does a step."""
     args = (torch.zeros(layout.state_len), torch.zeros(rows * layout.features + SALT_WORDS))
-    export(make_forward(module, layout, rows), args, ["state", "inputs"], "prediction", path)
+    export(make_forward(module, layout, rows), args, ["state", "inputs"], "prediction", path, scale)
 
 
 # Ops whose fused ONNX form ezkl's tract front end cannot compile (LayerNormalization's three outputs, GELU's
@@ -208,13 +222,14 @@ DECOMPOSITIONS = (torch.ops.aten.native_layer_norm, torch.ops.aten.native_layer_
                   torch.ops.aten.gelu, torch.ops.aten.gelu_backward)
 
 
-def export(fn, args: tuple, inputs: list[str], output: str, path: Path) -> None:
-    """make_fx, then torch's dynamo exporter at the opset ezkl's tract backend is tested against."""
+def export(fn, args: tuple, inputs: list[str], output: str, path: Path, scale: int) -> None:
+    """make_fx, every lookup's input clamped where it saturates at `scale` (so its table is a function of the
+    claims), then torch's dynamo exporter at the opset ezkl's tract backend is tested against."""
     from torch._decomp import get_decompositions
 
     gm = make_fx(fn, decomposition_table=get_decompositions(list(DECOMPOSITIONS)))(*args)
     gm.graph.eliminate_dead_code()  # the forward loss value is traced but unused: drop it
-    gm.recompile()
+    bound_lookups(gm, scale)
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")

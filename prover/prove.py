@@ -37,14 +37,14 @@ def check_fold_plan(run: RunDir, fan_in: int, pipelined: bool, keep_keys: bool) 
 
 def prove_all(run: RunDir, on_chunk=lambda c, n, seconds: None, jobs: int = 1,
               executor: str = "local", address: str | None = None, fold_fan_in: int = 0,
-              on_node=lambda depth, i, seconds: None) -> None:
+              on_node=lambda depth, i, seconds: None, placed: dict | None = None) -> None:
     """Prove every chunk not proved yet, then write the manifest; on_chunk(done, n, seconds).
 
     executor "local" proves in this process, or in `jobs` processes (prover/parallel.py);
     "ray" on a Ray cluster (prover/ray_exec.py; `jobs` caps the provers). The bundle is the same.
     With "ray", `fold_fan_in` also folds each node of the fold tree as soon as its inputs exist,
     on the cluster's fold nodes; `prover.fold.fold` then finds the nodes made and records the
-    tree. Locally an aggregation needs the memory the provers use, so `fold` runs after proving.
+    tree; `placed` gets the Ray node of every proof (prover/ray_exec.py). Locally an aggregation needs the memory the provers use, so `fold` runs after proving.
     """
     n = len(chunks_of(run))
     if not run.pk.exists():
@@ -67,7 +67,7 @@ def prove_all(run: RunDir, on_chunk=lambda c, n, seconds: None, jobs: int = 1,
         from zkpot.prover.ray_exec import prove_ray
 
         prove_ray(run, todo, address, finished, provers=jobs if jobs > 1 else None, fold_fan_in=fold_fan_in,
-                  on_node=on_node)
+                  on_node=on_node, placed=placed)
     elif executor != "local":
         raise ValueError(f"unknown executor {executor!r}: use local or ray")
     elif jobs > 1:

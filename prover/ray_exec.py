@@ -16,6 +16,9 @@ Why this shape:
   it reserves no CPU (the provers hold theirs for the whole run). Its key is set up once per
   node and cached there by hash (ZKPOT_CACHE), like `zkpot fold`'s. `--address local` starts a
   local instance with that resource.
+- Nodes started with the custom resource `zkpot_prove` (`--resources '{"zkpot_prove": N}'`: N provers
+  there) take the chunk proofs, so the fold nodes' memory is left to folding; a cluster without it
+  places one prover per `cpus_per_prover` CPUs anywhere. `placed` records the node of every proof.
 Workers must have zkpot (and the same ezkl) installed; the proofs are ordinary zkpot proofs.
 """
 from __future__ import annotations
@@ -29,6 +32,13 @@ from zkpot.prover.fold import check_foldable, check_memory, fold_node, node_made
 from zkpot.spec.artifacts import ArtifactError, atomic_path
 
 FOLD_RESOURCE = "zkpot_fold"
+PROVE_RESOURCE = "zkpot_prove"
+
+
+def _node() -> str:
+    import ray
+
+    return ray.get_runtime_context().get_node_id()
 
 
 class _Prover:
@@ -43,7 +53,7 @@ class _Prover:
         for name, ref in blobs.items():  # refs inside a dict are not resolved by Ray: fetch each once
             (self.dir / name).write_bytes(ray.get(ref))
 
-    def prove(self, c: int, witness: bytes) -> tuple[int, bytes, float]:
+    def prove(self, c: int, witness: bytes) -> tuple[int, bytes, float, str]:
         from zkpot.circuits import pipeline
 
         w, out = self.dir / f"witness_{c}.json", self.dir / f"proof_{c}.json"
@@ -51,7 +61,7 @@ class _Prover:
         start = time.perf_counter()
         try:
             pipeline.prove(w, self.dir / "step.ezkl", self.dir / "pk.key", out, self.dir / "kzg.srs")
-            return c, out.read_bytes(), time.perf_counter() - start
+            return c, out.read_bytes(), time.perf_counter() - start, _node()
         finally:
             w.unlink(missing_ok=True)
             out.unlink(missing_ok=True)
@@ -62,8 +72,8 @@ class _Prover:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def _fold(children: list[bytes], srs: bytes, top: bool, fan_in: int) -> tuple[bytes, bytes, float]:
-    """A Ray task: fold the given proofs (a node of the tree) on this node; (proof, vk, seconds)."""
+def _fold(children: list[bytes], srs: bytes, top: bool, fan_in: int) -> tuple[bytes, bytes, float, str]:
+    """A Ray task: fold the given proofs (a node of the tree) on this node; (proof, vk, seconds, node id)."""
     import shutil
     import tempfile
 
@@ -76,16 +86,17 @@ def _fold(children: list[bytes], srs: bytes, top: bool, fan_in: int) -> tuple[by
         (d / "kzg.srs").write_bytes(srs)
         start = time.perf_counter()
         vk, _ = fold_node(paths, d / "node.json", d / "kzg.srs", top, fan_in)
-        return (d / "node.json").read_bytes(), vk.read_bytes(), time.perf_counter() - start
+        return (d / "node.json").read_bytes(), vk.read_bytes(), time.perf_counter() - start, _node()
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
 
 def prove_ray(run, chunks: list[int], address: str | None = None, on_chunk=lambda c, seconds: None,
               cpus_per_prover: int = 1, provers: int | None = None, fold_fan_in: int = 0,
-              on_node=lambda depth, i, seconds: None) -> None:
+              on_node=lambda depth, i, seconds: None, placed: dict | None = None) -> None:
     """Prove `chunks` of `run` on the Ray cluster at `address` (None: the current/auto one); with
-    `fold_fan_in`, also fold the run's proofs into RUN/public/fold/ as their inputs appear."""
+    `fold_fan_in`, also fold the run's proofs into RUN/public/fold/ as their inputs appear.
+    `placed` gets the Ray node id of each proof: ("chunk", c) and ("fold", depth, i)."""
     try:
         import ray
     except ImportError:
@@ -113,18 +124,19 @@ def prove_ray(run, chunks: list[int], address: str | None = None, on_chunk=lambd
                 f"(`--address local` starts a local instance that folds on this machine), "
                 f"or prove without --fold and run `zkpot fold` afterwards"
             )
-        cpus = int(ray.cluster_resources().get("CPU", 1))
-        folder = Folder(ray, run, levels, fold_fan_in, on_node) if levels else None
+        cpus, slots = int(ray.cluster_resources().get("CPU", 1)), int(ray.cluster_resources().get(PROVE_RESOURCE, 0))
+        placed = {} if placed is None else placed
+        folder = Folder(ray, run, levels, fold_fan_in, on_node, placed) if levels else None
         if chunks:
-            n = max(1, min(provers or cpus // cpus_per_prover, len(chunks)))
+            n = max(1, min(provers or slots or cpus // cpus_per_prover, len(chunks)))
             blobs = {"pk.key": ray.put(run.pk.read_bytes()), "step.ezkl": ray.put(run.compiled.read_bytes()),
                      "kzg.srs": folder.srs if folder else ray.put(run.srs.read_bytes())}
             actor_cls = ray.remote(num_cpus=cpus_per_prover)(_Prover)
             env = {"RAYON_NUM_THREADS": str(cpus_per_prover), "RUST_LOG": "error"}
-            actors = [actor_cls.options(runtime_env={"env_vars": env}, scheduling_strategy="SPREAD").remote(blobs)
-                      for _ in range(n)]
+            where = {"resources": {PROVE_RESOURCE: 1}} if slots else {"scheduling_strategy": "SPREAD"}
+            actors = [actor_cls.options(runtime_env={"env_vars": env}, **where).remote(blobs) for _ in range(n)]
             del blobs  # the actors hold their own copies on disk; let the object store drop the pk
-        _drive(ray, run, list(chunks), actors, on_chunk, folder)
+        _drive(ray, run, list(chunks), actors, on_chunk, folder, placed)
     finally:
         for ref in (folder.pending() if folder else []):  # a failed run leaves no aggregation running
             try:
@@ -141,7 +153,7 @@ def prove_ray(run, chunks: list[int], address: str | None = None, on_chunk=lambd
             ray.shutdown()
 
 
-def _drive(ray, run, todo: list[int], actors: list, on_chunk, folder=None) -> None:
+def _drive(ray, run, todo: list[int], actors: list, on_chunk, folder=None, placed: dict | None = None) -> None:
     """Keep every actor busy with one chunk; write each proof as it comes back, and hand the
     folder every chance to start a node whose inputs now exist."""
     run.proof(0).parent.mkdir(parents=True, exist_ok=True)
@@ -161,7 +173,9 @@ def _drive(ray, run, todo: list[int], actors: list, on_chunk, folder=None) -> No
             folder.collect(done[0])
             continue
         a = running.pop(done[0])
-        c, proof, seconds = _result(ray, done[0], "prover")
+        c, proof, seconds, node = _result(ray, done[0], "prover")
+        if placed is not None:
+            placed[("chunk", c)] = node
         with atomic_path(run.proof(c)) as tmp:
             tmp.write_bytes(proof)
         free.append(a)
@@ -182,8 +196,9 @@ class Folder:
     """The fold tree's nodes as Ray tasks: each submitted once its inputs exist, its proof and vk
     written into RUN/public/fold/ under the names `zkpot fold` uses, which then finds them made."""
 
-    def __init__(self, ray, run, levels: list, fan_in: int, on_node):
+    def __init__(self, ray, run, levels: list, fan_in: int, on_node, placed: dict):
         self.ray, self.run, self.levels, self.fan_in, self.on_node = ray, run, levels, fan_in, on_node
+        self.placed = placed
         self.out = lambda d, i: run.public / node_path(d, i)
         self.vk = lambda d, i: run.public / vk_name(d, len(levels[d - 1][i]))
         self.task = ray.remote(num_cpus=0, resources={FOLD_RESOURCE: 1}, max_calls=1)(_fold)
@@ -207,7 +222,7 @@ class Folder:
 
     def collect(self, ref) -> None:
         d, i = self.running.pop(ref)
-        proof, vk, seconds = _result(self.ray, ref, "fold worker")
+        proof, vk, seconds, self.placed[("fold", d, i)] = _result(self.ray, ref, "fold worker")
         self.out(d, i).parent.mkdir(parents=True, exist_ok=True)
         for path, data in ((self.vk(d, i), vk), (self.out(d, i), proof)):  # vk first: a node counts once both exist
             with atomic_path(path) as tmp:

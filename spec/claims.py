@@ -208,5 +208,5 @@ def check_run(m: dict, batches: list[str]) -> str:
         f", trains {', '.join(lay['names'])} (frozen: {', '.join(r['frozen']['names'])})" if r["frozen"]["names"] else "")
     return (f"{model['name']}{trains}, {r['loss']} loss, sgd lr {opt['lr']} (momentum {opt['momentum']}, weight decay "
             f"{opt['weight_decay']}), batch {r['batch_size']}, {r['steps_per_proof']} step(s) per proof, scale "
-            f"{r['scale']}; declared bounds |x| <= {b['features']}, |w| <= {b['weights']} size the circuit (not proved of "
-            "the private values)")
+            f"{r['scale']}; each step clips its features to +-{b['features']} and every weight it returns to "
+            f"+-{b['weights']} (proved)")

@@ -2,8 +2,8 @@
 
 A bundle is a directory with a manifest (FORMAT) naming every file by sha256. The circuit is a
 pure function of the manifest's claims (CIRCUIT_CLAIMS): the verifier traces the SGD step from
-them, derives the ezkl settings by calibrating on public samples drawn from the declared
-bounds (CALIBRATION_*), compiles, and sets up the vk with the bundle's SRS; the bundle's own
+them, derives the ezkl settings (rows by calibrating on public samples drawn from the declared
+bounds, CALIBRATION_*; lookup tables from the clamps, spec/lookups.py), compiles, and sets up the vk with the bundle's SRS; the bundle's own
 step.onnx, settings.json and vk.key must be exactly those. Each proof exposes
 H(state_in), H(batch_1..S), H(salt_out), H(state_out), Poseidon hashes of values salted with
 SALT_WORDS words of SALT_BITS random bits.
@@ -59,13 +59,14 @@ LOSSES = ("bce", "ce", "mse")          # models/losses.py
 BOUNDS = ("features", "weights")      # declared: |x| <= features after standardisation (clipped), |w| <= weights
 DEFAULT_BOUNDS = {"features": 4.0, "weights": 2.0}
 CALIBRATION_SAMPLES = 8               # public samples, uniform within the bounds, seeded by the claims' hash
-CALIBRATION_MARGIN = 2                # ezkl's lookup_safety_margin
+CALIBRATION_MARGIN = 1                # ezkl's lookup_safety_margin: the samples size the rows only; the lookup
+# table is the one the clamps give (spec/lookups.py), exact whatever the private values
 MAX_LOGROWS = 20
 # ezkl range checks: (base, legs), each covering +-base^legs >= 2^26 (a 24-bit salt word, and any value a
 # bounded run makes, with room). Tried in this order; a smaller base is kept only if it lowers logrows
 # (its lookup table of `base` rows was what set the circuit's height), since more legs cost rows.
 DECOMPOSITIONS = ((16384, 2), (8192, 2), (4096, 3), (2048, 3), (1024, 3))
-DERIVATION = 2   # the version of the derivation rules above: part of every cached derivation's name
+DERIVATION = 4   # the version of the derivation rules above: part of every cached derivation's name
 
 # --- inference proofs (zkpot infer): the run's final model on new inputs, its weights still hidden ---
 INFERENCE_FORMAT = "zkpot/inference-1"

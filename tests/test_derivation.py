@@ -14,7 +14,8 @@ def fake_ezkl(monkeypatch, logrows_of: dict, calls: list):
     (a missing base: calibrate fails, as ezkl does past MAX_LOGROWS)."""
     def gen_settings(onnx, settings, scale, decomposition, outputs):
         assert outputs == "hashed"  # a training step's outputs are commitments, never public values
-        settings.write_text(json.dumps({"run_args": {"decomp_base": decomposition[0], "decomp_legs": decomposition[1]}}))
+        settings.write_text(json.dumps({"run_args": {"decomp_base": decomposition[0], "decomp_legs": decomposition[1]},
+                                        "required_lookups": []}))
 
     def calibrate(samples, onnx, settings, scale, max_logrows, margin):
         s = json.loads(settings.read_text())

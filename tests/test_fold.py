@@ -7,8 +7,12 @@ The 2-chunk, fan-in-2 fold (logrows 22, ~40 GB with swap) is behind `-m fold_ful
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import ezkl
 import pytest
@@ -47,22 +51,57 @@ def proved_run(root) -> RunDir:
     return rd
 
 
+@contextlib.contextmanager
+def two_node_cluster():
+    """A Ray cluster of two nodes started as on two machines (`ray start --head`, then `ray start --address`),
+    here on one: the head offers `zkpot_fold` (it folds), the second node `zkpot_prove` (it proves chunks).
+    Ray's token authentication is off here (this process imported Ray before any token could be set; on
+    real machines turn it on: docs/cluster.md). Yields the address and {resource: node id}."""
+    import socket
+
+    import ray
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_memory_monitor_refresh_ms": "0",  # (see tests/test_ray.py)
+           "RUST_LOG": "error"}
+    ray_cli = [sys.executable, "-m", "ray.scripts.scripts"]
+    common = ["--num-cpus", "1", "--object-store-memory", str(300 * 2**20), "--disable-usage-stats"]
+    address = f"127.0.0.1:{port}"
+    try:
+        for args in (["--head", f"--port={port}", "--include-dashboard=false", "--resources", '{"zkpot_fold": 1}'],
+                     [f"--address={address}", "--resources", '{"zkpot_prove": 1}']):
+            subprocess.run([*ray_cli, "start", *args, *common], env=env, check=True, capture_output=True, timeout=120)
+        ray.init(address=address, log_to_driver=False)
+        yield address, {r: n["NodeID"] for n in ray.nodes() if n["Alive"] for r in n["Resources"] if r.startswith("zkpot_")}
+    finally:
+        ray.shutdown()
+        subprocess.run([*ray_cli, "stop", "--force"], env=env, capture_output=True, timeout=120)
+
+
 @pytest.fixture(scope="session")
 def ray_folded(tmp_path_factory) -> tuple[RunDir, list]:
-    """The session's fold, made as `zkpot prove --executor ray --fold` makes it: the fold node runs as
-    a Ray task on a node offering `zkpot_fold` as soon as its chunk proof is back; `fold` then only
-    records the tree (it fails here if it aggregates). One aggregation serves every fold test."""
-    ray = pytest.importorskip("ray", reason="ray is not installed (pip install -e '.[ray]')")
+    """The session's fold, made as `zkpot prove --executor ray --fold` makes it on a two-node cluster: the
+    chunk proof on the node offering `zkpot_prove`, the fold node as a Ray task on the node offering
+    `zkpot_fold` as soon as its chunk proof is back; `fold` then only records the tree (it fails here if it
+    aggregates). The bundle is a local run's, proof bytes aside. One aggregation serves every fold test."""
+    pytest.importorskip("ray", reason="ray is not installed (pip install -e '.[ray]')")
     from zkpot.circuits import pipeline
 
-    rd, nodes = proved_run(tmp_path_factory.mktemp("folded")), []
+    rd, nodes, placed = proved_run(tmp_path_factory.mktemp("folded")), [], {}
+    local = RunDir(tmp_path_factory.mktemp("folded-locally") / "run")
+    shutil.copytree(rd.root, local.root)
+    with two_node_cluster() as (address, node_of):
+        prove_all(rd, executor="ray", address=address, fold_fan_in=1, placed=placed,
+                  on_node=lambda d, i, s: nodes.append((d, i)))
+    assert placed == {("chunk", 0): node_of["zkpot_prove"], ("fold", 1, 0): node_of["zkpot_fold"]}
+    assert node_of["zkpot_prove"] != node_of["zkpot_fold"]
+    prove_all(local)
+    strip = lambda m: {**m, "files": {f: h for f, h in m["files"].items() if not f.startswith("proofs/")}}
+    assert strip(json.loads(rd.manifest.read_text())) == strip(json.loads(local.manifest.read_text()))
+    assert json.loads(rd.proof(0).read_text())["instances"] == json.loads(local.proof(0).read_text())["instances"]
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("RAY_memory_monitor_refresh_ms", "0")  # see tests/test_ray.py
-        ray.init(resources={"zkpot_fold": 1}, **RAY_ARGS)
-        try:
-            prove_all(rd, executor="ray", fold_fan_in=1, on_node=lambda d, i, s: nodes.append((d, i)))
-        finally:
-            ray.shutdown()
         mp.setattr(pipeline, "aggregate", lambda *a, **k: pytest.fail("the node was already folded"))
         fold_or_skip(rd.public, 1)
     return rd, nodes

@@ -104,7 +104,7 @@ def test_exported_chunk_is_the_torch_chunk(tmp_path):
     module = zoo.build({"name": "mlp", "kwargs": {"in_features": 3, "hidden": [4], "out_features": 1}}, seed=0)
     layout = layout_of(module, 2, 3, 1, False)
     step = make_step(module, "bce", layout, Optimizer(lr=0.5))
-    export_chunk(step, layout, 3, tmp_path / "chunk.onnx")
+    export_chunk(step, layout, 3, tmp_path / "chunk.onnx", 8)
     g = torch.Generator().manual_seed(1)
     w = torch.cat([p.detach().reshape(-1) for p in module.parameters()])
     args = [torch.cat([w, torch.rand(SALT_WORDS, generator=g)])]

@@ -388,10 +388,10 @@ RUN_FIELDS = [
     ("epochs", lambda m: m["run"].update(epochs=3), "schedule"),
     ("schedule seed", lambda m: m["run"].update(schedule_seed=_other_seed(m)), "schedule"),
     ("steps per proof", lambda m: m["run"].update(steps_per_proof=2), "run"),
-    ("feature bound", lambda m: m["run"]["bounds"].update(features=8.0), "circuit"),
-    ("weight bound", lambda m: m["run"]["bounds"].update(weights=16.0), "circuit"),
+    ("feature bound", lambda m: m["run"]["bounds"].update(features=8.0), "run"),   # (the step clips to the bounds)
+    ("weight bound", lambda m: m["run"]["bounds"].update(weights=16.0), "run"),
     ("bounds missing", lambda m: m["run"].pop("bounds"), "manifest"),
-    ("scale", lambda m: m["run"].update(scale=7), "circuit"),
+    ("scale", lambda m: m["run"].update(scale=7), "run"),   # (the clamps are a function of the scale)
     ("layout batch size", lambda m: m["run"]["layout"].update(batch_size=2), "run"),
     ("layout features", lambda m: m["run"]["layout"].update(features=4), "run"),
     ("layout label width", lambda m: m["run"]["layout"].update(label_width=2), "run"),
