@@ -213,13 +213,16 @@ def _sized(cfg: RunConfig, module, layout: Layout, num_batches: int, work: Path,
     return replace(cfg, steps_per_proof=S)
 
 
-def check_bound(cfg: RunConfig, what: str, state: torch.Tensor) -> None:
-    """A state outside the declared weight bound is refused: the circuit's tables were sized for it."""
+def check_bound(cfg: RunConfig, what: str, state: torch.Tensor, clipped: bool = False) -> None:
+    """A state outside the declared weight bound is refused. `clipped`: a state a proved step returned, which
+    the step clips to the bound (models/step.py), so reaching it (to within a quantum: the clip's constant is
+    the bound in fixed point) means the update was cut: refused too, as the run would no longer be the SGD
+    it claims."""
     worst = float(state.abs().max()) if state.numel() else 0.0
-    if not worst <= cfg.weight_bound:
-        raise TrainError(f"{what} has a weight of magnitude {worst:.4g}, outside the declared bound "
-                         f"--weight-bound {cfg.weight_bound}: declare a larger bound (a larger circuit) "
-                         "or lower the learning rate")
+    if not (worst < cfg.weight_bound - 2.0 ** -cfg.scale if clipped else worst <= cfg.weight_bound):
+        where = "outside" if worst > cfg.weight_bound else "at (every proved step clips there)"
+        raise TrainError(f"{what} has a weight of magnitude {worst:.4g}, {where} the declared bound "
+                         f"--weight-bound {cfg.weight_bound}: declare a larger bound or lower the learning rate")
 
 
 def _root_cause(e: BaseException) -> str:
@@ -328,7 +331,7 @@ def fixed_point_run(run: RunDir, on_step=lambda t, n: None) -> dict:
         state = w["outputs"][0]
         values = torch.tensor([ezkl.felt_to_float(f, cfg.scale) for f in state[:-P.SALT_WORDS]])
         try:
-            check_bound(cfg, f"the state after step {(c + 1) * S - 1} (chunk {c})", values)
+            check_bound(cfg, f"the state after step {(c + 1) * S - 1} (chunk {c})", values, clipped=True)
         except TrainError:
             run.witness(c).unlink()
             raise
