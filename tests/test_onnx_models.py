@@ -240,7 +240,8 @@ def _node(model):
 @pytest.mark.parametrize("edit,claim,weights,check", [
     (_bump_weight, False, False, "graph"),    # one weight, the claims unchanged
     (_bump_weight, True, False, "base"),      # ... and named: the published base weights are not the graph's
-    (_bump_weight, True, True, "circuit"),    # ... both changed: another claimed graph seeds other public samples
+    (_bump_weight, True, True, "base"),       # ... both changed: the same step (a trained weight is an input), but
+                                              # the base commitment is not the published base weights' 
     (_attribute, True, False, "run"),         # LayerNorm's epsilon: another step graph
     (_node, True, False, "run"),              # GELU made Tanh
 ], ids=["weight", "weight-claimed", "weight-and-base", "attribute", "node"])
