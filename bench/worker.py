@@ -299,6 +299,35 @@ def verify_folded(spec: dict) -> dict:
     return {"run_proof_s": run_proof_s, "chunk_proofs_s": time.perf_counter() - t0, "chunk_proofs": len(proofs)}
 
 
+def verify_fresh(spec: dict) -> dict:
+    """A third party's first verification of the folded bundle, from the run proof alone: a copy of the public
+    bundle without its chunk proofs, an empty cache and a new cache secret (a machine that never saw the run),
+    the full SRS given once. Every vk is derived here (the run proof's through sample proofs at every level)."""
+    import os
+    import shutil
+    import tempfile
+
+    work = Path(tempfile.mkdtemp(prefix="zkpot-fresh-", dir=spec.get("tmp")))
+    os.environ["ZKPOT_CACHE"], os.environ["XDG_CONFIG_HOME"] = str(work / "cache"), str(work / "config")
+    from zkpot.prover.run import RunDir
+    from zkpot.verifier.verify import verify_bundle as verify_public
+
+    run = RunDir(Path(spec["run"]))
+    public = work / "public"
+    shutil.copytree(run.public, public, ignore=shutil.ignore_patterns("chunk_*.json"))
+    said = []
+    t0 = time.perf_counter()
+    try:
+        report = verify_public(public, srs=run.srs, allow_insecure_dev_srs=True,
+                               say=lambda msg: said.append((round(time.perf_counter() - t0, 1), msg)))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    seconds = time.perf_counter() - t0
+    if not report.ok:
+        raise SystemExit(f"the bundle does not verify: {report.verdict} {[str(f) for f in report.failures]}")
+    return {"seconds": seconds, "verdict": report.verdict, "passed": report.passed, "said": said}
+
+
 def verify_bundle(spec: dict) -> dict:
     """The bundle verified (VALID), timed; whether the run proof or the chunk proofs were checked."""
     from zkpot.prover.run import RunDir
@@ -352,7 +381,7 @@ def verify_infer(spec: dict) -> dict:
 
 PHASES = {"infer": infer, "verify_infer": verify_infer, "prepare": prepare, "setup": setup, "prove": prove, "verify": verify,
           "fold_setup": fold_setup, "prove_all": prove_all, "fold": fold, "verify_folded": verify_folded,
-          "verify_bundle": verify_bundle}
+          "verify_bundle": verify_bundle, "verify_fresh": verify_fresh}
 
 
 def main(argv: list[str]) -> None:

@@ -8,10 +8,10 @@ Two cases, by what the bundle's proofs are:
 * a folded bundle: the run proof's verifier (create_evm_verifier_aggr; the top aggregate is
   made with the EVM transcript). It checks the run proof and folds the KZG accumulator the proof
   carries (instances 0..15, the inner proofs' deferred pairing) into its own final pairing, so a
-  fold of an invalid chunk proof is rejected on chain (tests/test_evm.py). Beside it ZkpotRun.sol
-  checks the proof's public hashes against the run's claims, as the off-chain verifier does.
-  Only one-level folds: a deeper tree passes its inner accumulators through as plain instances,
-  which this verifier never pairs, so it is refused.
+  fold of an invalid chunk proof is rejected on chain (tests/test_fold.py). Beside it ZkpotRun.sol
+  checks the proof's public hashes against the run's claims, as the off-chain verifier does, and
+  pairs every accumulator a deeper tree passes through as plain instances (which the verifier
+  never pairs), so a tree of any depth is checked whole on chain.
 
 ezkl 22.3.0's create_evm_verifier* write the Solidity source first, then compile it with a solc
 that they download (svm); offline the download fails after the source is written. They run in a
@@ -29,6 +29,8 @@ from pathlib import Path
 from zkpot.spec.artifacts import ArtifactError, atomic_path, read_json
 from zkpot.spec.bundle import path_in
 from zkpot.spec.felts import felt_to_int
+from zkpot.spec.fold_plan import ACC_INSTANCES, check_recorded, run_instances
+from zkpot.spec.layout import srs_g2_of
 from zkpot.spec.schedule import expected_chunks
 
 CHILD = """
@@ -45,9 +47,11 @@ except Exception as e:
 VERIFIES = ("proofs of this circuit made with the EVM transcript (ezkl 'single' proofs); the bundle's step "
             "proofs use the Poseidon transcript ('for-aggr', for folding) and are NOT accepted by this contract")
 RUN_VERIFIES = ("the run proof (the fold's top aggregate, EVM transcript): the proof and the KZG accumulator "
-                "it carries (instances 0..15, paired on chain); ZkpotRun also checks its public hashes against "
+                "it carries (instances 0..15, paired on chain); ZkpotRun also pairs every accumulator of the nodes "
+                "below the top (passed through as plain instances) and checks the proof's public hashes against "
                 "the run's base, chain, final and schedule (constructor arguments)")
-INSTANCES = "16 accumulator limbs, then per chunk proof: H(state_in), H(batch_1..S), H(salt_out), H(state_out)"
+INSTANCES = ("per node of the fold tree, top down: its 16 accumulator limbs, then each child's instances in order; "
+             "per chunk proof: H(state_in), H(batch_1..S), H(salt_out), H(state_out)")
 WRAPPER = Path(__file__).with_name("ZkpotRun.sol")
 CODE_LIMIT = 24_576  # bytes of deployed code per contract on Ethereum mainnet (EIP-170)
 
@@ -134,44 +138,59 @@ def render(vk: Path, settings: Path, srs: Path, out: Path, say=print) -> dict:
     return entry
 
 
-def check_one_level(m: dict) -> None:
-    """The EVM verifier pairs the run proof's own accumulator only: refuse trees that pass others through."""
+def check_tree(m: dict) -> None:
+    """Refuse, before any work, a tree that is not the one the manifest's fan-in gives."""
     try:
-        levels = len(m["fold"]["levels"])
-        top = m["fold"]["levels"][-1][0]
-        top["proof"], top["vk"], top["children"], int(top["logrows"])
-    except (KeyError, IndexError, TypeError, ValueError):
-        raise ArtifactError("publish --evm: the manifest's fold tree is malformed") from None
-    if levels > 1:
-        raise ArtifactError(f"publish --evm: this run proof folds {levels} levels and the EVM verifier would not check "
-                            "the inner accumulators it passes through; fold in one level (--fan-in >= the chunk count)")
+        check_recorded(m["fold"], len(m["chunks"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise ArtifactError(f"publish --evm: the manifest's fold tree: {e}") from None
 
 
-def run_claims(m: dict, batch_commitments: list[str]) -> dict:
-    """ZkpotRun's constructor arguments (uint256 as 0x hex): the claims the run proof's hashes must match."""
+def run_claims(m: dict, batch_commitments: list[str], srs: Path) -> dict:
+    """ZkpotRun's constructor arguments (uint256 as 0x hex): the claims the run proof's hashes must match, the
+    tree's fan-in, and the G2 points of the bundle's SRS that every passed-through accumulator is paired with."""
     word = lambda felt: hex(felt_to_int(felt))
     steps = [b for chunk in expected_chunks(m, len(batch_commitments)) for _, b in chunk]
+    eip197 = lambda p: [hex(p[1]), hex(p[0]), hex(p[3]), hex(p[2])]  # (x.c1, x.c0, y.c1, y.c0)
+    g2, s_g2 = srs_g2_of(srs)
     return {"base": word(m["base"]["commitment"]), "final": word(m["final"]["commitment"]),
-            "steps_per_proof": int(m["run"]["steps_per_proof"]), "batches": [word(batch_commitments[b]) for b in steps]}
+            "steps_per_proof": int(m["run"]["steps_per_proof"]), "fan_in": int(m["fold"]["fan_in"]),
+            "batches": [word(batch_commitments[b]) for b in steps], "g2": eip197(g2), "s_g2": eip197(s_g2)}
+
+
+def _instances_settings(m: dict, public: Path, out: Path) -> Path:
+    """A settings file that tells ezkl's renderer how many instances the run proof has besides its own
+    accumulator (it counts them only from settings, which know no inner accumulators): the chunk circuit's
+    settings with that count as its one instance vector."""
+    settings = read_json(path_in(public, m["circuit"]["settings"]))
+    S = int(m["run"]["steps_per_proof"])
+    count = run_instances(len(m["chunks"]), int(m["fold"]["fan_in"]), S + 3) - ACC_INSTANCES
+    settings.update(model_instance_shapes=[], module_sizes={**settings["module_sizes"], "polycommit": [],
+                                                             "poseidon": [0, [count]]})
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps(settings))
+    return out
 
 
 def render_run(public: Path, m: dict, out: Path, say=print) -> dict:
     """Write the run proof's verifier and ZkpotRun (sources, and ABI and bytecode when a solc is available)
     into `out`; returns the package's "evm" entry. `public` is a checked, folded bundle."""
-    check_one_level(m)
+    check_tree(m)
     out.mkdir(parents=True, exist_ok=True)
     top = m["fold"]["levels"][-1][0]
     sol, abi = out / "Verifier.sol", out / "Verifier.abi.json"
-    settings = [path_in(public, m["circuit"]["settings"])] * len(top["children"])
-    _render("create_evm_verifier_aggr", [settings, path_in(public, top["vk"]), sol, abi, int(top["logrows"]),
-                                         path_in(public, m["srs"]["file"]), False], sol)
+    with tempfile.TemporaryDirectory(prefix="zkpot-evm-") as tmp:
+        settings = _instances_settings(m, public, Path(tmp) / "instances.json")
+        _render("create_evm_verifier_aggr", [[settings], path_in(public, top["vk"]), sol, abi, int(top["logrows"]),
+                                             path_in(public, m["srs"]["file"]), False], sol)
     abi.unlink(missing_ok=True)  # (written only by ezkl's own compile, which runs solc 0.8.20)
     shutil.copyfile(WRAPPER, out / WRAPPER.name)
     dataset = read_json(path_in(public, m["dataset"]["file"]))
     entry = {"solidity": "evm/Verifier.sol", "verifies": RUN_VERIFIES, "run_proof": top["proof"], "instances": INSTANCES,
              "wrapper": {"solidity": f"evm/{WRAPPER.name}", "contract": WRAPPER.stem,
                          "constructor": {"verifier": "the Verifier's address",
-                                         **run_claims(m, dataset["batch_commitments"])}},
+                                         **run_claims(m, dataset["batch_commitments"],
+                                                    path_in(public, m["srs"]["file"]))}},
              "compiled_with": None}
     if find_solc():
         entry["compiled_with"], size = compile_contract(sol, "Halo2Verifier", out)

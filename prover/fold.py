@@ -22,10 +22,7 @@ from zkpot.circuits import pipeline
 from zkpot.circuits import srs as srs_mod
 from zkpot.spec import cache
 from zkpot.spec.artifacts import ArtifactError, atomic_path, read_json, write_json
-from zkpot.spec.fold_plan import GB, aggregate_gb, available_gb, logrows_for, plan
-
-# the aggregation proving key on disk: 8.86 GB at logrows 21, 17.7 GB at 22 (measured)
-PK_GB_AT_21 = 8.86
+from zkpot.spec.fold_plan import GB, aggregate_gb, available_gb, logrows_for, pk_gb, plan
 
 
 class DiskSpaceError(ArtifactError):
@@ -52,7 +49,7 @@ def check_memory(fan_in: int) -> None:
 
 def check_disk(logrows: int, where: Path) -> None:
     """Refuse before a minutes-long setup_aggregate that would die writing its key."""
-    need = PK_GB_AT_21 * 2 ** (logrows - 21) + 0.5
+    need = pk_gb(logrows) + 0.5
     probe = Path(where)
     while not probe.exists():
         probe = probe.parent
@@ -74,7 +71,6 @@ def _keys(children: list[Path], logrows: int, srs: Path, say=lambda msg: None) -
         check_disk(logrows, d)
         say(f"aggregation setup at logrows {logrows} (minutes; cached for the next fold)")
         pipeline.setup_aggregate(children, vk, pk, logrows, srs)
-        cache.seal(vk)  # (a verifier on this machine may read it: verifier/rebuild.py)
     return vk, pk
 
 

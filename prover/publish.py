@@ -72,7 +72,7 @@ def publish(source: Path, out: Path, keys: list[Path] = (), evm: bool = False, s
     for key in keys:
         signing.load_secret(key)                      # fail before any work on a bad key file
     if evm and "fold" in m:
-        evm_mod.check_one_level(m)
+        evm_mod.check_tree(m)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:

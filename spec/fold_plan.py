@@ -8,9 +8,13 @@ from __future__ import annotations
 import math
 
 GB = 1 << 30
+# an aggregate's first public instances: its KZG accumulator (lhs.x, lhs.y, rhs.x, rhs.y), 4 limbs of 68 bits each
+ACC_LIMBS, ACC_LIMB_BITS = 4, 68
+ACC_INSTANCES = 4 * ACC_LIMBS
 # measured with ezkl 22.3.0 on 2 cores: peak memory at logrows 21 (it doubles per logrow)
 SETUP_GB_AT_21 = 10.6      # setup_aggregate
 AGGREGATE_GB_AT_21 = 18.7  # aggregate
+PK_GB_AT_21 = 8.86         # the aggregation proving key on disk (17.7 GB at 22)
 
 
 def logrows_for(fan_in: int) -> int:
@@ -28,6 +32,10 @@ def setup_gb(logrows: int) -> float:
 
 def aggregate_gb(logrows: int) -> float:
     return AGGREGATE_GB_AT_21 * 2 ** (logrows - 21)
+
+
+def pk_gb(logrows: int) -> float:
+    return PK_GB_AT_21 * 2 ** (logrows - 21)
 
 
 def meminfo() -> dict[str, int]:
@@ -60,3 +68,38 @@ def plan(n_chunks: int, fan_in: int) -> list[list[list[int]]]:
         width = len(groups)
         if width == 1:
             return levels
+
+
+def shapes(levels: list[list[list[int]]]) -> list[list[str]]:
+    """Each node's shape: the shapes of its children, a chunk proof being "c" ("((c,c),(c))": a node folding
+    a node of two chunk proofs and a node of one). A node's aggregation vk is a function of its shape, the
+    chunk circuit, the logrows and the SRS alone (its circuit verifies its children's circuits, whose vks
+    are built in), so a verifier derives one vk per distinct shape, bottom up, whatever the tree's depth."""
+    out: list[list[str]] = []
+    for depth, groups in enumerate(levels):
+        out.append(["(" + ",".join(out[depth - 1][j] if depth else "c" for j in g) + ")" for g in groups])
+    return out
+
+
+def run_instances(n_chunks: int, fan_in: int, chunk_instances: int) -> int:
+    """The run proof's public instances: every node's accumulator, then its children's instances, down to
+    each chunk proof's own (verifier/prove.py unfolds them; ZkpotRun.sol walks the same tree)."""
+    return ACC_INSTANCES * sum(len(level) for level in plan(n_chunks, fan_in)) + n_chunks * chunk_instances
+
+
+def check_recorded(fold: dict, n_chunks: int) -> list[list[list[int]]]:
+    """The tree a manifest records (fold.levels) must be exactly the one its fan-in gives over its chunks, every
+    node at that fan-in's logrows; returns it. ValueError naming what differs (the verifier rejects at `fold`,
+    `publish` refuses)."""
+    try:
+        expected = plan(n_chunks, int(fold["fan_in"]))
+        recorded = [[node["children"] for node in level] for level in fold["levels"]]
+        logrows = [node["logrows"] for level in fold["levels"] for node in level]
+    except (KeyError, TypeError, ValueError):
+        raise ValueError("fold tree malformed") from None
+    if recorded != expected:
+        raise ValueError(f"tree {recorded} is not the fan-in-{fold['fan_in']} tree over {n_chunks} chunks")
+    if set(logrows) != {logrows_for(int(fold["fan_in"]))}:
+        raise ValueError(f"a fold node claims logrows other than the fan-in-{fold['fan_in']} tree's "
+                         f"({logrows_for(int(fold['fan_in']))})")
+    return expected

@@ -1,4 +1,4 @@
-"""Layout arithmetic: how many values the state, a batch and a step take, and how large an SRS file is.
+"""Layout arithmetic: how many values the state, a batch and a step take, how large an SRS file is, where its G2 points are.
 
 state = [parameters | momentum buffers (if momentum) | salt]      (models/step.py)
 batch = [features (B x F) | labels (B x L) | salt]
@@ -36,3 +36,22 @@ def step_inputs(layout: dict, steps_per_proof: int) -> int:
 def srs_bytes(k: int) -> int:
     """An ezkl KZG SRS file: k (u32) | g[0..2^k) | its Lagrange basis (G1, 64 bytes each) | h | s·h (G2, 128 each)."""
     return 4 + (128 << k) + 256
+
+
+BASE_FIELD = 21888242871839275222246405745257275088696311157297823662689037894645226208583  # BN254's q
+_MONT_R_INV = pow(2**256 % BASE_FIELD, -1, BASE_FIELD)  # ezkl/halo2 store coordinates in Montgomery form
+
+
+def srs_g2_coordinates(tail: bytes) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """[1]_2 and [s]_2 from an SRS file's last 256 bytes, each as (x.c0, x.c1, y.c0, y.c1): what the decider
+    pairs with, off chain (verifier/decider.py) and on chain (ZkpotRun.sol)."""
+    if len(tail) != 256:
+        raise ValueError(f"an SRS's G2 points take 256 bytes, got {len(tail)}")
+    words = [int.from_bytes(tail[i:i + 32], "little") * _MONT_R_INV % BASE_FIELD for i in range(0, 256, 32)]
+    return tuple(words[:4]), tuple(words[4:])
+
+
+def srs_g2_of(srs_file) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    with open(srs_file, "rb") as f:
+        f.seek(-256, 2)
+        return srs_g2_coordinates(f.read(256))

@@ -49,10 +49,17 @@ def reason(revert: str) -> str:
     return data[68 : 68 + size].decode(errors="replace")
 
 
-def abi_args(*words: int, array: list[int]) -> bytes:
-    """ABI encoding of (uint256/address words..., uint256[] array), the array last."""
-    head = [*words, 32 * (len(words) + 1)]
+def abi_args(*words: int, array: list[int], after: list[int] = ()) -> bytes:
+    """ABI encoding of (uint256/address words..., uint256[] array, static words `after` (uint256[k] inline))."""
+    head = [*words, 32 * (len(words) + 1 + len(after)), *after]
     return b"".join(w.to_bytes(32, "big") for w in [*head, len(array), *array])
+
+
+def selector(signature: str) -> bytes:
+    """A function's 4-byte selector: keccak-256 of its signature."""
+    from Crypto.Hash import keccak
+
+    return keccak.new(data=signature.encode(), digest_bits=256).digest()[:4]
 
 
 def flip(calldata: bytes, which: str, index: int) -> bytes:

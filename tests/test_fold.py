@@ -164,16 +164,38 @@ def folded_copy(folded, tmp_path):
     return dst
 
 
-def test_folded_run_verifies_from_the_run_proof_alone(folded_copy):
+def test_folded_run_verifies_from_the_run_proof_alone(folded, folded_copy, tmp_path, monkeypatch):
+    """A third party's first verification of a folded run, on an empty cache: the chunk proofs deleted (the
+    run proof carries every chunk's public hashes), the full SRS asked for once, then the run proof's vk
+    derived from scratch (a sample proof of the derived chunk circuit on all-zero inputs, setup_aggregate)
+    equals the bundle's byte for byte, although the prover set its key up from another sample (its real chunk
+    proof): keygen reads no witness. The derived files are linked into the session's cache for later tests."""
+    monkeypatch.setenv("ZKPOT_CACHE", str(tmp_path / "empty-cache"))
     for proof in (folded_copy / "proofs").iterdir():
         proof.unlink()  # not read: the run proof carries every chunk's public hashes
     report, failed = checks(folded_copy)
+    assert report.verdict == "CANNOT CHECK HERE" and "--srs" in report.cannot_check  # the full SRS, once
+    report, failed = checks(folded_copy, srs=folded.srs)
     assert report.ok, [str(f) for f in report.failures]
     names = [n for n, _ in report.passed]
     assert "fold" in names and "pairing" in names and "proofs" not in names
     assert {"base", "chain", "final", "schedule"} <= set(names)
+    assert any(n == "vk" and "setup_aggregate" in d for n, d in report.passed)
+    made = {f.name: f for f in (tmp_path / "empty-cache" / "circuits").rglob("aggregation-*")}
+    sample = next(f for name, f in made.items() if name.startswith("aggregation-sample-c-") and name.endswith(".json"))
+    assert json.loads(sample.read_text())["instances"] != json.loads((folded.public / "proofs" / "chunk_00000.json").read_text())["instances"]
+    assert not (tmp_path / "empty-cache" / "aggregation").exists() or not any((tmp_path / "empty-cache" / "aggregation").iterdir())
     _, failed = checks(folded_copy, deep=True)
     assert failed == {"files"}  # --deep does read them
+    from zkpot.spec import cache as cache_mod
+
+    monkeypatch.undo()
+    session = cache_mod.root()
+    for f in (tmp_path / "empty-cache" / "circuits").rglob("aggregation-*"):
+        dst = session / f.relative_to(tmp_path / "empty-cache")
+        if f.is_file() and not dst.exists():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.link(f, dst)  # (its seal binds its place under the cache root and its content: valid there too)
 
 
 def test_deep_verification_checks_chunks_too(folded):
@@ -266,19 +288,6 @@ def test_run_proof_of_another_manifest(folded_copy, forged):
     shutil.copy(forged / "fold" / "level1_00000.json", folded_copy / "fold" / "level1_00000.json")
     rehash(folded_copy)
     assert checks(folded_copy)[1] & {"pairing", "final"}
-
-
-@pytest.mark.fold_full
-def test_derived_aggregation_vk_is_the_bundles(folded, tmp_path, monkeypatch):
-    """From scratch (empty caches, as a third party has): a sample proof of the derived chunk circuit,
-    then setup_aggregate, gives the bundle's aggregation vk byte for byte. (Behind fold_full: ~4 min;
-    the default suite derives it from scratch in the other-circuit attack.)"""
-    monkeypatch.setenv("ZKPOT_CACHE", str(tmp_path / "empty-cache"))
-    report, failed = checks(folded.public)
-    assert report.verdict == "CANNOT CHECK HERE" and "--srs" in report.cannot_check  # the full SRS, once
-    report, failed = checks(folded.public, srs=folded.srs)
-    assert report.ok, failed
-    assert any(n == "vk" and "setup_aggregate" in d for n, d in report.passed)
 
 
 def test_fold_of_another_circuit_under_its_claims(folded, folded_copy):
@@ -413,7 +422,8 @@ def test_two_level_fold_with_a_forged_level1_accumulator(tmp_path_factory):
     passes it through as plain instances (ezkl 22.3.0 has no accumulator_indices). verify_aggr accepts
     the run proof; the decider, run on every accumulator in the tree, rejects it at `pairing`
     (accumulator 2 of 3: the top one, then the level-1 nodes in order). By default the verifier cannot
-    derive a level-2 aggregation vk, so it verifies the chunk proofs instead, and chunk 2 fails there."""
+    passes it through as plain instances (...). The default verifier derives the level-2 vk (its own samples at
+    level 0 and 1: the bundle's vk byte for byte, `vk`) and rejects the run proof at `pairing` too."""
     run = RunDir(tmp_path_factory.mktemp("three_chunks"))
     tr.prepare(run, RunConfig(**THREE_CHUNKS), progress=lambda *_: None)
     tr.fixed_point_run(run)
@@ -437,8 +447,8 @@ def test_two_level_fold_with_a_forged_level1_accumulator(tmp_path_factory):
     assert "pairing" in failed and any("accumulator 2 of 3" in str(f) for f in report.failures), failed
     report, failed = checks(run.public)
     print("default:", [str(f) for f in report.failures], report.warnings)
-    assert ("proofs", 2) in {(f.check, f.chunk) for f in report.failures}
-    assert any("run proof was not used" in w for w in report.warnings)
+    assert "pairing" in failed and any("accumulator 2 of 3" in str(f) for f in report.failures), failed
+    assert any(n == "vk" and "2 level(s)" in d for n, d in report.passed), report.passed
 
 
 def test_fold_refuses_what_does_not_fit(run_a):
@@ -586,7 +596,8 @@ def on_chain(folded, tmp_path_factory):
     verifier, verifier_size = chain.deploy(pkg / evm["bytecode"])
     claims = evm["wrapper"]["constructor"]
     words = lambda verifier, c: abi_args(int(verifier, 16), int(c["base"], 16), int(c["final"], 16),
-                                         c["steps_per_proof"], array=[int(b, 16) for b in c["batches"]])
+                                         c["steps_per_proof"], c["fan_in"], array=[int(b, 16) for b in c["batches"]],
+                                         after=[int(w, 16) for w in c["g2"] + c["s_g2"]])
     run, run_size = chain.deploy(pkg / evm["wrapper"]["bytecode"], words(verifier, claims))
     print(f"\nEVM: publish --evm (render + solcjs) {seconds:.0f} s; deployed code: verifier {verifier_size:,} bytes, "
           f"ZkpotRun {run_size:,} bytes (limit 24,576)")
@@ -653,11 +664,97 @@ def test_evm_run_contract_checks_the_claims(on_chain, folded, tmp_path, edit, ch
     assert on_chain["chain"].call(other, good)[::2] == (False, check)
 
 
-def test_publish_evm_refuses_a_deeper_tree(folded_copy, tmp_path):
+def test_publish_evm_refuses_a_tree_that_is_not_the_fan_ins(folded_copy, tmp_path):
     from tests.test_cli import zkpot
 
     edit_manifest(folded_copy, lambda m: m["fold"]["levels"].append(m["fold"]["levels"][0]))
     rehash(folded_copy)
     r = zkpot("publish", folded_copy, "--out", tmp_path / "pkg", "--evm")
-    assert r.returncode == 2 and "folds 2 levels" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert r.returncode == 2 and "is not the fan-in-1 tree" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert not (tmp_path / "pkg").exists()
+
+
+def accumulator_call(instances: list[str], at: int) -> bytes:
+    """Calldata of ZkpotRun.accumulatorPairs(uint256[] instances, uint256 at)."""
+    from tests.chain import selector
+
+    words = [64, at, len(instances), *(int.from_bytes(bytes.fromhex(h), "little") for h in instances)]
+    return selector("accumulatorPairs(uint256[],uint256)") + b"".join(w.to_bytes(32, "big") for w in words)
+
+
+def test_evm_pairs_the_accumulators_a_deeper_tree_passes_through(on_chain, folded, forged):
+    """ZkpotRun pairs every accumulator below the top node (a deeper tree passes them through as plain instances,
+    which the ezkl verifier never pairs). Its pairing, on real accumulators: the honest run proof's holds; the fold
+    of a forged chunk proof (a valid aggregate whose accumulator is wrong) fails; so do a changed limb, a limb of
+    more than 68 bits and the point at infinity. (A 2-level tree on chain: bench/fold.py.)"""
+    chain, run = on_chain["chain"], on_chain["run"]
+    good = json.loads((folded.public / "fold" / "level1_00000.json").read_text())["instances"][0]
+    bad = json.loads((forged / "fold" / "level1_00000.json").read_text())["instances"][0]
+    pairs = lambda instances, at=0: chain.call(run, accumulator_call(instances, at))[0]
+    assert pairs(good) and pairs(["00" * 32] * 3 + good, at=3)
+    assert not pairs(bad)
+    changed = [*good]
+    changed[5] = (int.from_bytes(bytes.fromhex(good[5]), "little") ^ 1).to_bytes(32, "little").hex()
+    assert not pairs(changed)
+    wide = [*good]
+    wide[0] = (int.from_bytes(bytes.fromhex(good[0]), "little") + (1 << 68)).to_bytes(32, "little").hex()
+    assert not pairs(wide)
+    assert not pairs(["00" * 32] * 16 + good[16:])
+
+
+def test_shapes_bound_the_samples_a_verifier_makes():
+    """A node's vk is a function of its shape; every level of any fan-in tree has at most two shapes (full
+    groups, and the last), so deriving the run proof's vk takes at most two sample aggregates per level."""
+    from zkpot.spec.fold_plan import plan, shapes
+
+    assert shapes(plan(5, 2)) == [["(c,c)", "(c,c)", "(c)"], ["((c,c),(c,c))", "((c))"], ["(((c,c),(c,c)),((c)))"]]
+    for n in range(1, 40):
+        for fan_in in range(2, 6):
+            assert all(len(set(level)) <= 2 for level in shapes(plan(n, fan_in))), (n, fan_in)
+
+
+def test_run_vk_derivation_makes_one_sample_per_shape(tmp_path, monkeypatch):
+    """derived_run_vk's order of work, with ezkl replaced by recorders (the real thing: the fold_full
+    2-level test and bench/fold.py): one chunk sample, one sample aggregate per shape below the top, each
+    over its children's samples, the top set up over its own, nothing again once cached."""
+    from zkpot.circuits import derive, pipeline
+    from zkpot.verifier import rebuild
+    from zkpot.spec.fold_plan import plan
+
+    monkeypatch.setenv("ZKPOT_CACHE", str(tmp_path / "cache"))
+    calls = []
+    monkeypatch.setattr(derive, "derived_dir", lambda claims, onnx: tmp_path / "cache" / "circuits" / "x")
+    (tmp_path / "cache" / "circuits" / "x").mkdir(parents=True)
+    monkeypatch.setattr(rebuild, "available_gb", lambda: 1e3)
+
+    def chunk_sample(claims, onnx, srs, srs_sha256, tmp, say):
+        calls.append(("chunk",))
+        out = tmp / "c.json"
+        out.write_text(json.dumps({"protocol": "c"}))
+        return out
+
+    def setup_aggregate(children, vk, pk, logrows, srs):
+        calls.append(("setup", tuple(json.loads(c.read_text())["protocol"] for c in children)))
+        vk.write_text("vk"), pk.write_text("pk")
+
+    def aggregate(children, out, pk, logrows, srs, transcript):
+        assert transcript == "poseidon"
+        out.write_text(json.dumps({"protocol": "(" + ",".join(json.loads(c.read_text())["protocol"] for c in children) + ")"}))
+
+    def top_setup(stage, fn, samples, vk, pk, logrows, split, srs):
+        calls.append(("top", tuple(json.loads(open(s).read())["protocol"] for s in samples)))
+        open(vk, "w").write("top vk")
+
+    monkeypatch.setattr(rebuild, "_chunk_sample", chunk_sample)
+    monkeypatch.setattr(pipeline, "setup_aggregate", setup_aggregate)
+    monkeypatch.setattr(pipeline, "aggregate", aggregate)
+    monkeypatch.setattr(pipeline, "call", top_setup)
+    srs = tmp_path / "kzg.srs"
+    srs.write_text("srs")
+    vk = rebuild.derived_run_vk({}, srs, lambda: srs, "ab" * 32, plan(5, 2), 23)
+    assert vk.read_text() == "top vk"
+    assert calls == [("chunk",), ("setup", ("c", "c")), ("setup", ("c",)), ("setup", ("(c,c)", "(c,c)")),
+                     ("setup", ("(c)",)), ("top", ("((c,c),(c,c))", "((c))"))]
+    calls.clear()
+    assert rebuild.derived_run_vk({}, srs, lambda: pytest.fail("cached: no SRS needed"), "ab" * 32, plan(5, 2), 23) == vk
+    assert calls == []

@@ -16,11 +16,10 @@ from py_ecc.fields import optimized_bn128_FQ as FQ
 from py_ecc.fields import optimized_bn128_FQ2 as FQ2
 
 from zkpot.spec.felts import felt_to_int
+from zkpot.spec.fold_plan import ACC_INSTANCES, ACC_LIMB_BITS as LIMB_BITS, ACC_LIMBS as LIMBS
+from zkpot.spec.layout import BASE_FIELD as _Q, srs_g2_of
 
-LIMBS, LIMB_BITS = 4, 68
-ACC_INSTANCES = 4 * LIMBS
-_Q = bn.field_modulus
-_R_INV = pow(2**256 % _Q, -1, _Q)  # ezkl/halo2 store coordinates in Montgomery form
+assert _Q == bn.field_modulus
 
 
 class DeciderError(ValueError):
@@ -51,12 +50,8 @@ def limbs(point: tuple) -> list[str]:
             for i in range(LIMBS)]
 
 
-def _fq(raw: bytes) -> int:
-    return int.from_bytes(raw, "little") * _R_INV % _Q
-
-
-def _g2(raw: bytes) -> tuple:
-    p = (FQ2([_fq(raw[0:32]), _fq(raw[32:64])]), FQ2([_fq(raw[64:96]), _fq(raw[96:128])]), FQ2.one())
+def _g2(words: tuple[int, ...]) -> tuple:
+    p = (FQ2([words[0], words[1]]), FQ2([words[2], words[3]]), FQ2.one())
     if not bn.is_on_curve(p, bn.b2):
         raise DeciderError("SRS G2 point is not on the curve")
     return p
@@ -64,10 +59,8 @@ def _g2(raw: bytes) -> tuple:
 
 def srs_g2(srs_file: Path) -> tuple[tuple, tuple]:
     """[1]_2 and [s]_2: the last 256 bytes of an ezkl KZG SRS file."""
-    with open(srs_file, "rb") as f:
-        f.seek(-256, 2)
-        tail = f.read(256)
-    return _g2(tail[:128]), _g2(tail[128:])
+    g2, s_g2 = srs_g2_of(srs_file)
+    return _g2(g2), _g2(s_g2)
 
 
 def decide_all(accumulators: list[list[str]], g2: tuple, s_g2: tuple) -> int | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from zkpot.circuits import pipeline
 from zkpot.spec.bundle import path_in
 from zkpot.spec.errors import CannotCheck, Rejected
-from zkpot.spec.fold_plan import logrows_for, plan
+from zkpot.spec.fold_plan import ACC_INSTANCES, check_recorded, logrows_for, plan
 from zkpot.spec.proofs import read_instances
 from zkpot.verifier.derive import Derived, check_vk
 from zkpot.verifier.read import Bundle, full_srs_of, run_node
@@ -61,18 +61,17 @@ def verify_fold(b: Bundle, d: Derived, bind: bool, report: Report, say) -> list[
     top, levels = run_node(b.m), b.m["fold"]["levels"]
     srs_file, vk = b.path(b.m["srs"]["file"]), b.path(top["vk"])
     if bind:
-        if len(levels) > 1:
-            raise CannotCheck(f"the fold has {len(levels)} levels; deriving aggregation vks above level 1 "
-                              "(a level-1 aggregate as the sample, ~19 GB) is not implemented")
-        from zkpot.verifier.rebuild import derived_aggregation_vk
+        from zkpot.verifier.rebuild import derived_run_vk
 
-        fan_in, tree_fan_in = len(top["children"]), int(b.m["fold"]["fan_in"])
-        vk = derived_aggregation_vk(d.claims, d.onnx, lambda: full_srs_of(b), b.srs["sha256"], fan_in,
-                                    logrows_for(tree_fan_in), say)
+        logrows = logrows_for(int(b.m["fold"]["fan_in"]))
+        vk = derived_run_vk(d.claims, d.onnx, lambda: full_srs_of(b), b.srs["sha256"], plan(len(b.m["chunks"]),
+                            int(b.m["fold"]["fan_in"])), logrows, say)
         if vk.read_bytes() != b.path(top["vk"]).read_bytes():
-            raise Rejected("vk", f"{top['vk']} is not the aggregation key of the claims' circuit (fan-in {fan_in}, "
-                                 f"logrows {logrows_for(tree_fan_in)}): the run proof folds proofs of another circuit")
-        report.passed.append(("vk", f"{top['vk']} = setup_aggregate(derived circuit, SRS), byte for byte"))
+            raise Rejected("vk", f"{top['vk']} is not the aggregation key the claims' circuit derives "
+                                 f"({len(levels)} level(s), fan-in {b.m['fold']['fan_in']}, logrows {logrows}): the run proof "
+                                 "folds proofs of another circuit")
+        report.passed.append(("vk", f"{top['vk']} = setup_aggregate over the derived circuit's samples "
+                                    f"({len(levels)} level(s)), byte for byte"))
     else:
         report.unbound.append(f"{top['vk']} is the bundle's own (--trust-bundle-keys)")
     check_vk(vk, int(top["logrows"]), "fold")
@@ -102,18 +101,10 @@ def verify_fold(b: Bundle, d: Derived, bind: bool, report: Report, say) -> list[
 
 def check_tree(m: dict) -> None:
     """The recorded tree is exactly the one the fan-in gives: each level folds the one below, in order."""
-    fold = m["fold"]
     try:
-        expected = plan(len(m["chunks"]), int(fold["fan_in"]))
-        recorded = [[node["children"] for node in level] for level in fold["levels"]]
-        logrows = [node["logrows"] for level in fold["levels"] for node in level]
-    except (KeyError, TypeError, ValueError):
-        raise Rejected("fold", "fold tree malformed") from None
-    if recorded != expected:
-        raise Rejected("fold", f"tree {recorded} is not the fan-in-{fold['fan_in']} tree over {len(m['chunks'])} chunks")
-    if set(logrows) != {logrows_for(int(fold["fan_in"]))}:
-        raise Rejected("fold", f"a fold node claims logrows other than the fan-in-{fold['fan_in']} tree's "
-                               f"({logrows_for(int(fold['fan_in']))})")
+        check_recorded(m["fold"], len(m["chunks"]))
+    except ValueError as e:
+        raise Rejected("fold", str(e)) from None
 
 
 def unfold(instances: list[str], levels: list, S: int) -> tuple[list[list[str]], list[list[str]]]:
@@ -122,8 +113,6 @@ def unfold(instances: list[str], levels: list, S: int) -> tuple[list[list[str]],
     A node's instances are its accumulator (16) then each child's instances in order; a chunk
     proof's are H(state_in), H(batch_1..S), H(salt_out), H(state_out).
     """
-    from zkpot.verifier.decider import ACC_INSTANCES
-
     leaves, accs = [], []
 
     def walk(pos: int, depth: int, index: int) -> int:
