@@ -1,9 +1,13 @@
 """The cache: what this machine derived or set up once, under one directory and one key scheme.
 
 Root: $ZKPOT_CACHE, or ~/.cache/zkpot. An entry is a directory NAMESPACE/ID, where ID is the first 32
-hex digits of sha256 over the canonical JSON of {inputs: what the entry is a function of, versions:
-zkpot's derivation rules and the tools that made it}. Every file in it is written atomically
-(spec/artifacts.py), so a file that exists is complete. docs/cache.md is this table in prose.
+hex digits of sha256 over the canonical JSON of {inputs: what the entry is a function of, versions: what
+made it}. The versions are the hash of zkpot's own code that derivations are made by (code_hash: the
+spec, models, circuits and verifier subpackages, so an edit to a derivation rule makes new entries with no number
+to bump) and the versions of the tools (zkpot, ezkl, torch, onnx); a namespace whose entries do not
+depend on zkpot's code is keyed by the few it names (KEYED_BY: a dev SRS by ezkl's alone). Every file in
+it is written atomically (spec/artifacts.py), so a file that exists is complete. docs/cache.md is this
+table in prose.
 
 Whoever can write the cache could plant a derivation (a step graph, a vk, an SRS's identity) that a
 verifier would then compare the bundle against. So a file a verifier relies on is sealed: an HMAC under
@@ -25,28 +29,36 @@ from pathlib import Path
 from zkpot.spec.artifacts import atomic_path
 from zkpot.spec.canonical import canonical_json
 from zkpot.spec.errors import BadInput
-from zkpot.spec.protocol import DERIVATION
 
 # namespace: (what it holds, keyed by, written by, read by)
 NAMESPACES = {
-    "circuits": ("step.onnx traced from the claims; per step graph settings.json, circuit.ezkl, vk per SRS, "
-                 "aggregation vk per fan-in; each sealed", "the circuit claims", "circuits/derive.py, verifier/rebuild.py",
-                 "prover (train, setup, infer), verifier (derive)"),
+    "circuits": ("step.onnx traced from the claims; per step graph settings.json, circuit.ezkl, vk per SRS, and for "
+                 "a folded run the verifier's own: the run proof's vk per tree shape (`aggregation-vk-<shape id>-<logrows>-"
+                 "<srs>.vk`), sample aggregates of the node shapes below the top (`aggregation-json-<shape id>-<logrows>-"
+                 "<srs>.json`) and a sample proof of the chunk circuit on zero inputs (`aggregation-sample-c-<srs>.json`); "
+                 "each sealed", "the circuit claims", "circuits/derive.py, verifier/rebuild.py",
+                 "prover (train, setup, infer), verifier (derive, rebuild)"),
     "keys": ("vk.key and pk.key of a step or inference circuit", "step.onnx and settings.json sha256, SRS sha256",
              "prover/keys.py", "prover (setup, prove, infer)"),
-    "aggregation": ("vk.key (sealed) and pk.key of an aggregation circuit", "logrows, SRS sha256, the inner proofs' protocols",
-                    "prover/fold.py", "prover/fold.py, verifier/rebuild.py"),
+    "aggregation": ("vk.key and pk.key of an aggregation circuit: the prover's own, not sealed (a verifier derives "
+                    "every aggregation vk itself: circuits)", "logrows, SRS sha256, the inner proofs' protocols",
+                    "prover/fold.py", "prover/fold.py"),
     "srs-seen": ("a full SRS's record (srs.json: sha256, logrows, where it was) and its verifier part, sealed; "
                  "the origin is judged from the sha256 on every read",
                  "the full SRS's sha256", "circuits/srs.py (see)", "verifier (srs), prover (fold), circuits/srs.py"),
-    "srs-dev": ("an INSECURE dev SRS made here (kzg.srs)", "logrows", "circuits/srs.py (dev_srs)",
-                "prover (setup)"),
+    "srs-dev": ("an INSECURE dev SRS made here (kzg.srs)", "logrows; of the versions, ezkl's only (not zkpot's code)",
+                "circuits/srs.py (dev_srs)", "prover (setup)"),
     "graphs": ("a user's ONNX model (model.onnx), its external data inline; re-hashed on every read",
                "its own sha256 (run.model.graph)", "models/onnx_graph.py (register)", "models/onnx_graph.py (load_module)"),
     "srs-checked": ("the record of `zkpot srs import` (check.json)", "the SRS's sha256", "cli.py (srs import)",
                     "the user"),
 }
 TOOLS = ("zkpot", "ezkl", "torch", "onnx")
+VERSIONS = ("code", *TOOLS)   # what keys an entry, beside its inputs (versions())
+CODE = ("spec", "models", "circuits", "verifier")   # zkpot's subpackages that derivations are made by (code_hash; verifier: rebuild.py derives the aggregation files)
+# namespace: the versions it is keyed by, where not all of VERSIONS. A dev SRS is ezkl.gen_srs(logrows): no
+# code of zkpot's makes it, and it costs minutes (~7 at logrows 21) to make again after every edit.
+KEYED_BY = {"srs-dev": ("ezkl",)}
 
 
 def root() -> Path:
@@ -124,19 +136,43 @@ def sealed(path: Path) -> bytes | None:
 
 
 @cache
+def code_hash() -> str:
+    """sha256 over zkpot's own source that derivations are made by: every .py file under the installed
+    package's CODE subpackages, read through the package's files (the installed copy, whatever the working
+    directory), as canonical JSON of {path in the package: sha256 of its bytes}. Once per process."""
+    from importlib.resources import files
+
+    def walk(node, prefix: str):
+        for child in node.iterdir():
+            name = f"{prefix}/{child.name}"
+            if child.is_dir():
+                if child.name != "__pycache__":
+                    yield from walk(child, name)
+            elif child.name.endswith(".py"):
+                yield name, hashlib.sha256(child.read_bytes()).hexdigest()
+
+    package = files("zkpot")  # (not files("zkpot.models"): that would import torch)
+    return hashlib.sha256(canonical_json(dict(sorted(kv for sub in CODE for kv in walk(package / sub, sub))))).hexdigest()
+
+
+@cache
 def versions() -> dict:
-    """From the installed packages' metadata (no import of torch): what made an entry."""
+    """What made an entry: zkpot's code (code_hash) and, from the installed packages' metadata (no import of
+    torch), the tools' versions."""
     from importlib.metadata import version
 
-    return {"derivation": DERIVATION, **{tool: version(tool) for tool in TOOLS}}
+    return {"code": code_hash(), **{tool: version(tool) for tool in TOOLS}}
 
 
-def entry_id(inputs: dict) -> str:
-    return hashlib.sha256(canonical_json({"inputs": inputs, "versions": versions()})).hexdigest()[:32]
+def entry_id(inputs: dict, keyed_by: tuple[str, ...] = VERSIONS) -> str:
+    """ID of the entry of these inputs, made with the versions named (all of VERSIONS by default)."""
+    made_by = {name: versions()[name] for name in keyed_by}
+    return hashlib.sha256(canonical_json({"inputs": inputs, "versions": made_by})).hexdigest()[:32]
 
 
 def entry(namespace: str, **inputs) -> Path:
-    """The directory of the entry of `namespace` made from `inputs` (not created)."""
+    """The directory of the entry of `namespace` made from `inputs` (not created), keyed by the versions
+    the namespace names (KEYED_BY), else by all of them."""
     if namespace not in NAMESPACES:
         raise ValueError(f"no cache namespace {namespace!r}")
-    return root() / namespace / entry_id(inputs)
+    return root() / namespace / entry_id(inputs, KEYED_BY.get(namespace, VERSIONS))

@@ -66,7 +66,8 @@ MAX_LOGROWS = 20
 # bounded run makes, with room). Tried in this order; a smaller base is kept only if it lowers logrows
 # (its lookup table of `base` rows was what set the circuit's height), since more legs cost rows.
 DECOMPOSITIONS = ((16384, 2), (8192, 2), (4096, 3), (2048, 3), (1024, 3))
-DERIVATION = 4   # the version of the derivation rules above: part of every cached derivation's name
+# (A cached derivation is named by a hash of the code that makes it, these rules included: spec/cache.py
+# code_hash; there is no version number of the rules to bump.)
 
 # --- inference proofs (zkpot infer): the run's final model on new inputs, its weights still hidden ---
 INFERENCE_FORMAT = "zkpot/inference-1"

@@ -169,8 +169,21 @@ def test_folded_run_verifies_from_the_run_proof_alone(folded, folded_copy, tmp_p
     run proof carries every chunk's public hashes), the full SRS asked for once, then the run proof's vk
     derived from scratch (a sample proof of the derived chunk circuit on all-zero inputs, setup_aggregate)
     equals the bundle's byte for byte, although the prover set its key up from another sample (its real chunk
-    proof): keygen reads no witness. The derived files are linked into the session's cache for later tests."""
+    proof): keygen reads no witness. The prover's aggregation key, sealed in this cache as an older zkpot sealed
+    it, is not read: setup_aggregate runs. The derived files are linked into the session's cache for later tests."""
+    from zkpot.spec import cache as cache_mod
+    from zkpot.verifier import rebuild
+
+    session = cache_mod.root()
     monkeypatch.setenv("ZKPOT_CACHE", str(tmp_path / "empty-cache"))
+    for vk in (session / "aggregation").rglob("vk.key"):   # the prover's, planted and sealed
+        planted = cache_mod.root() / vk.relative_to(session)
+        planted.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(vk, planted)
+        cache_mod.seal(planted)
+    assert list((cache_mod.root() / "aggregation").rglob("vk.key"))
+    setups = []
+    monkeypatch.setattr(rebuild.ezkl, "setup_aggregate", lambda *a, f=ezkl.setup_aggregate: setups.append(a) or f(*a))
     for proof in (folded_copy / "proofs").iterdir():
         proof.unlink()  # not read: the run proof carries every chunk's public hashes
     report, failed = checks(folded_copy)
@@ -184,13 +197,10 @@ def test_folded_run_verifies_from_the_run_proof_alone(folded, folded_copy, tmp_p
     made = {f.name: f for f in (tmp_path / "empty-cache" / "circuits").rglob("aggregation-*")}
     sample = next(f for name, f in made.items() if name.startswith("aggregation-sample-c-") and name.endswith(".json"))
     assert json.loads(sample.read_text())["instances"] != json.loads((folded.public / "proofs" / "chunk_00000.json").read_text())["instances"]
-    assert not (tmp_path / "empty-cache" / "aggregation").exists() or not any((tmp_path / "empty-cache" / "aggregation").iterdir())
+    assert len(setups) == 1  # its own setup_aggregate, not the prover's key
     _, failed = checks(folded_copy, deep=True)
     assert failed == {"files"}  # --deep does read them
-    from zkpot.spec import cache as cache_mod
-
     monkeypatch.undo()
-    session = cache_mod.root()
     for f in (tmp_path / "empty-cache" / "circuits").rglob("aggregation-*"):
         dst = session / f.relative_to(tmp_path / "empty-cache")
         if f.is_file() and not dst.exists():

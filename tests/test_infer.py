@@ -232,3 +232,34 @@ def test_bad_input_is_one_line(run_a, proved, tmp_path, case):
     r = zkpot(*args)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "error" in r.stderr, r.stderr
     assert case == "exists" or not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name,stage", [(P.INFERENCE, "inference"), (P.INFERENCE_PROOF, "infer-proof")])
+def test_json_nested_past_the_recursion_limit_in_an_inference_is_rejected(run_a, proved, tmp_path, name, stage):
+    """An inference directory's files nested 100,000 deep (tests/adversarial/test_hostile_inputs.py does the
+    bundle's): INVALID at the stage that reads them, said in one line, never a RecursionError; through the
+    CLI, exit 1 (not 3)."""
+    from tests.adversarial.test_hostile_inputs import DEEP
+
+    public = copy_of(proved, "public2", tmp_path)
+    (public / name).write_bytes(DEEP)
+    report = verify_bundle(run_a.public, allow_insecure_dev_srs=True, inference=public)
+    assert report.verdict == P.INVALID and [(f.check, f.chunk) for f in report.failures] == [(stage, None)], report.failures
+    assert "nested deeper" in str(report.failures[0]) and "\n" not in str(report.failures[0]), report.failures
+    r = zkpot("verify", run_a.public, "--allow-insecure-dev-srs", "--inference", public)
+    assert r.returncode == 1 and "nested deeper" in r.stdout and "Recursion" not in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+def test_an_input_opening_nested_past_the_recursion_limit_is_bad_input(run_a, proved, tmp_path):
+    """`verify --inference DIR --input-opening FILE` with FILE nested 100,000 deep: bad input in one line (exit
+    2), before any verification."""
+    from tests.adversarial.test_hostile_inputs import DEEP
+    from zkpot.spec.errors import BadInput
+
+    deep = tmp_path / P.INPUT_OPENING
+    deep.write_bytes(DEEP)
+    with pytest.raises(BadInput, match="not an input opening"):
+        verify_bundle(run_a.public, allow_insecure_dev_srs=True, inference=proved / "hidden1", input_opening=deep)
+    r = zkpot("verify", run_a.public, "--allow-insecure-dev-srs", "--inference", proved / "hidden1",
+              "--input-opening", deep)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "not an input opening" in r.stderr, r.stderr

@@ -102,3 +102,20 @@ def test_every_cache_namespace_is_documented_and_used():
     used = {m for f in ROOT.glob("*/*.py") for m in re.findall(r'cache\.entry\("([a-z-]+)"', f.read_text())}
     assert used == set(NAMESPACES), used ^ set(NAMESPACES)
     assert all(f"| `{n}` |" in page for n in NAMESPACES)
+
+
+def test_the_cache_page_is_the_namespace_table_and_the_verifier_reads_no_prover_key():
+    """docs/cache.md's table is spec/cache.py's NAMESPACES row for row, word for word. The verifier derives
+    every aggregation vk itself (verifier/rebuild.py), so `aggregation` is the prover's alone, and the
+    `circuits` entry names the files that derivation caches beside the step's."""
+    from zkpot.spec.cache import NAMESPACES
+
+    page = (ROOT / "docs" / "cache.md").read_text()
+    rows = [ln for ln in page.splitlines() if ln.startswith("| `")]
+    assert rows == [f"| `{n}` | {' | '.join(row)} |" for n, row in NAMESPACES.items()], "\n".join(rows)
+    assert NAMESPACES["aggregation"][2:] == ("prover/fold.py", "prover/fold.py"), NAMESPACES["aggregation"]
+    assert not [f.name for f in (ROOT / "verifier").glob("*.py") if 'entry("aggregation"' in f.read_text()]
+    assert "prover-made file a verifier may read" not in page
+    for name in ("aggregation-vk-<shape id>-<logrows>-<srs>.vk", "aggregation-json-<shape id>-<logrows>-<srs>.json",
+                 "aggregation-sample-c-<srs>.json"):
+        assert f"`{name}`" in NAMESPACES["circuits"][0], name

@@ -126,3 +126,63 @@ def test_the_verifier_knows_every_builtin_model_and_loss():
 
     assert sorted(BUILTIN) == sorted(protocol.BUILTIN_MODELS) == sorted(set(protocol.DERIVABLE_MODELS) - {protocol.ONNX_MODEL}) and sorted(LOSSES) == sorted(protocol.LOSSES)
 
+
+
+def test_the_exported_step_clips_features_and_returned_weights(tmp_path):
+    """What the report says of every run ("each step clips its features to +-X and every weight it returns to
+    +-W (proved)", spec/claims.py), on the step graph the claims of the tests' small run trace to (as the
+    verifier derives it, circuits/derive.trace): features far beyond the bound give, output for output, the
+    step of those features clipped; and an update that leaves the weight bound is returned clipped to it
+    (the salt untouched)."""
+    from onnx.reference import ReferenceEvaluator
+
+    from tests.conftest import SMALL
+    from zkpot.circuits import derive
+    from zkpot.prover.config import RunConfig
+    from zkpot.prover.train import frozen_claims, optimizer
+
+    cfg = RunConfig(**SMALL)
+    F, B = SMALL["features"], SMALL["batch_size"]
+    module = zoo.build(cfg.model_spec(F, 1), seed=cfg.seed)
+    layout = layout_of(module, B, F, 1, cfg.momentum > 0)
+    claims = derive.circuit_claims(cfg.run_claims(layout, SMALL["rows"] // B, frozen_claims(module, layout)))
+    assert claims["steps_per_proof"] == 1 and claims["model"]["name"] == "logreg"
+    derive.trace(claims, module, tmp_path / "step.onnx")
+    X, W = claims["bounds"]["features"], claims["bounds"]["weights"]
+    P = layout.n_params
+    sess = ReferenceEvaluator(str(tmp_path / "step.onnx"))
+    names = [i.name for i in sess.proto_.graph.input]
+    assert names == ["state_in", "batch_0", "salt_out"], names
+    rng = np.random.default_rng(0)
+    salt = lambda: rng.integers(0, 1 << 24, SALT_WORDS).astype(np.float32) / 256  # (far beyond W: kept as is)
+    batch_salt = salt()
+    batch = lambda x, y: np.concatenate([x.ravel(), y.ravel(), batch_salt]).astype(np.float32)
+
+    def step(state, x, y, salt_out):
+        out = sess.run(None, {"state_in": state, "batch_0": batch(x, y), "salt_out": salt_out})[0]
+        assert np.array_equal(out[P:], salt_out)
+        return out
+
+    state = np.concatenate([rng.uniform(-W, W, P), salt()]).astype(np.float32)
+    y, salt_out = rng.integers(0, 2, (B, 1)).astype(np.float32), salt()
+    inside = rng.uniform(-X, X, (B, F))
+    far = np.where(rng.random((B, F)) < 0.5, inside, rng.choice([-1, 1], (B, F)) * rng.uniform(10 * X, 1e3, (B, F)))
+    clipped = np.clip(far, -X, X)
+    assert (np.abs(far) > X).sum() >= B * F // 4
+    got = step(state, far, y, salt_out)
+    assert np.array_equal(got, step(state, clipped, y, salt_out))
+    unclamped = make_step(module, "bce", layout, optimizer(cfg))  # (no bounds: the features as given)
+    unclamped_step = lambda state, x, y: unclamped(*map(torch.from_numpy, (state, batch(x, y), salt_out))).numpy()[:P]
+    assert not np.allclose(unclamped_step(state, far, y), got[:P])  # (the far features do change an unclipped step)
+
+    # weights near +-W and features of either sign (z = the bias): half the update pushes outward, past W
+    s = rng.choice([-1.0, 1.0], P - 1)
+    w = np.concatenate([(W - 0.1) * s, [-(W - 0.1)]])
+    x = np.tile(np.concatenate([X * s[: F // 2], -X * s[F // 2:]]), (B, 1))
+    state = np.concatenate([w, salt()]).astype(np.float32)
+    ones = np.ones((B, 1), np.float32)
+    want = unclamped_step(state, x, ones)
+    assert np.abs(want).max() > W + 1, want  # the SGD update itself leaves the bound
+    got = step(state, x, ones, salt_out)[:P]
+    assert np.abs(got).max() <= W and np.isclose(np.abs(got).max(), W), got
+    np.testing.assert_allclose(got, np.clip(want, -W, W), rtol=1e-5, atol=1e-5)
