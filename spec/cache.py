@@ -45,20 +45,25 @@ NAMESPACES = {
                     "prover/fold.py", "prover/fold.py"),
     "srs-seen": ("a full SRS's record (srs.json: sha256, logrows, where it was) and its verifier part, sealed; "
                  "the origin is judged from the sha256 on every read",
-                 "the full SRS's sha256", "circuits/srs.py (see)", "verifier (srs), prover (fold), circuits/srs.py"),
+                 "the full SRS's sha256; of the versions, ezkl's only (what this machine hashed outlives an edit of zkpot)",
+                 "circuits/srs.py (see)", "verifier (srs), prover (fold), circuits/srs.py"),
     "srs-dev": ("an INSECURE dev SRS made here (kzg.srs)", "logrows; of the versions, ezkl's only (not zkpot's code)",
                 "circuits/srs.py (dev_srs)", "prover (setup)"),
     "graphs": ("a user's ONNX model (model.onnx), its external data inline; re-hashed on every read",
-               "its own sha256 (run.model.graph)", "models/onnx_graph.py (register)", "models/onnx_graph.py (load_module)"),
-    "srs-checked": ("the record of `zkpot srs import` (check.json)", "the SRS's sha256", "cli.py (srs import)",
+               "its own sha256 (run.model.graph); no version (content-addressed)", "models/onnx_graph.py (register)",
+               "models/onnx_graph.py (load_module)"),
+    "srs-checked": ("the record of `zkpot srs import` (check.json)", "the SRS's sha256; of the versions, ezkl's only",
+                    "cli.py (srs import)",
                     "the user"),
 }
 TOOLS = ("zkpot", "ezkl", "torch", "onnx")
 VERSIONS = ("code", *TOOLS)   # what keys an entry, beside its inputs (versions())
 CODE = ("spec", "models", "circuits", "verifier")   # zkpot's subpackages that derivations are made by (code_hash; verifier: rebuild.py derives the aggregation files)
 # namespace: the versions it is keyed by, where not all of VERSIONS. A dev SRS is ezkl.gen_srs(logrows): no
-# code of zkpot's makes it, and it costs minutes (~7 at logrows 21) to make again after every edit.
-KEYED_BY = {"srs-dev": ("ezkl",)}
+# code of zkpot's makes it, and it costs minutes (~7 at logrows 21) to make again after every edit; which full
+# SRS files this machine hashed (and what `srs import` checked) must not be forgotten at every edit either (a
+# verifier would ask for --srs again); a graph is named by its own bytes' hash.
+KEYED_BY = {"srs-dev": ("ezkl",), "srs-seen": ("ezkl",), "srs-checked": ("ezkl",), "graphs": ()}
 
 
 def root() -> Path:

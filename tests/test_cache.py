@@ -29,7 +29,8 @@ def code_moved(own_cache, monkeypatch):
     def ids():
         return {"circuits": cache.entry("circuits", claims={"lr": 0.5}).name,
                 "keys": cache.entry("keys", onnx="a" * 64, settings="b" * 64, srs="c" * 64).name,
-                "srs-dev": cache.entry("srs-dev", logrows=21).name}
+                "srs-dev": cache.entry("srs-dev", logrows=21).name, "srs-seen": cache.entry("srs-seen", sha256="d" * 64).name,
+                "graphs": cache.entry("graphs", sha256="e" * 64).name}
 
     before = ids()
     assert ids() == before  # stable across calls
@@ -49,6 +50,8 @@ def test_a_dev_srs_does_not_move_with_the_code_but_with_ezkl(code_moved, monkeyp
     """A dev SRS is ezkl.gen_srs(logrows) (minutes at logrows 21): kept across every edit of zkpot, made
     again for another ezkl."""
     assert code_moved["srs-dev"][0] == code_moved["srs-dev"][1]
+    assert code_moved["srs-seen"][0] == code_moved["srs-seen"][1]  # (what this machine hashed: kept too)
+    assert code_moved["graphs"][0] == code_moved["graphs"][1]      # (named by its own bytes)
     real = cache.versions()
     monkeypatch.setattr(cache, "versions", lambda: {**real, "ezkl": real["ezkl"] + "-other"})
     assert cache.entry("srs-dev", logrows=21).name != code_moved["srs-dev"][0]
