@@ -131,10 +131,22 @@ class OnnxModule(nn.Module):
         if self.input_shape[0] != 1:
             raise GraphError(f"the graph's input has batch {self.input_shape[0]}: export it at batch 1 "
                              "(torch.onnx.export with one example row)")
-        statistics = {n.input[i] for n in g.node if n.op_type == "BatchNormalization" for i in (3, 4) if i < len(n.input)}
+        # BatchNormalization's running statistics are constants: an initializer only they use (through Identity
+        # nodes too: the TorchScript exporter writes a running variance equal to the scale as Identity(bn.weight))
+        alias = {n.output[0]: n.input[0] for n in g.node if n.op_type == "Identity"}
+
+        def root(name):
+            while name in alias:
+                name = alias[name]
+            return name
+
+        uses = {(root(v), n.op_type == "BatchNormalization" and i in (3, 4)) for n in g.node if n.op_type != "Identity"
+                for i, v in enumerate(n.input)} | {(root(o.name), False) for o in g.output}
+        statistics = {v for v, stat in uses if stat} - {v for v, stat in uses if not stat}
         self._param, self._const = {}, {}
+        arrays = {t.name: numpy_helper.to_array(t) for t in g.initializer}
         for t in g.initializer:
-            a = numpy_helper.to_array(t)
+            a = arrays[t.name]
             if a.dtype.kind == "f" and a.ndim >= 1 and t.name not in statistics:
                 *path, leaf = _ident(t.name).split(".")
                 if _ident(t.name) in self._param.values() or (not path and leaf in RESERVED):
@@ -161,7 +173,17 @@ class OnnxModule(nn.Module):
             if n.op_type not in OPS:
                 raise GraphError(f"ONNX op {n.op_type} (node {n.name or n.output[0]!r}) is not supported: "
                                  f"{REFUSED.get(n.op_type, NEAREST)}")
-            self.nodes.append((n.op_type, n.name, list(n.input), list(n.output), at))
+            ins = list(n.input)
+            if n.op_type == "BatchNormalization":
+                for i in (3, 4):
+                    r = root(ins[i]) if i < len(ins) else ""
+                    if r in self._param:   # a value shared with a parameter: the statistic is its value at export
+                        self._const[r + ":statistic"], r = arrays[r], r + ":statistic"
+                    elif r not in self._const:
+                        raise GraphError(f"BatchNormalization (node {n.name or n.output[0]!r}): its running statistic "
+                                         f"{r!r} is computed by the graph, not a constant: export the model in eval mode")
+                    ins[i] = r
+            self.nodes.append((n.op_type, n.name, ins, list(n.output), at))
         self._adapted: dict[str, nn.Module] = {}   # Gemm weight initializer -> the layer holding lora_a, lora_b
 
     def adaptable(self) -> list[str]:
@@ -268,6 +290,8 @@ def _axes(at, x, axes):
 def _windows(x, k, s):
     """Non-overlapping windows (stride = kernel) by reshape: (N, C, Ho, Wo, kh*kw). Their backward is a
     reshape; slicing's backward exports as ConstantOfShape + ScatterND, which tract refuses."""
+    if x.dim() != 4:
+        raise GraphError(f"pooling is supported over 2-D maps (N, C, H, W), not {x.dim() - 2}-D ones")
     if list(k) != list(s):
         raise GraphError("pooling with stride other than the kernel is not supported (use stride = kernel)")
     N, C, H, W = x.shape
@@ -294,6 +318,8 @@ def _maxpool(at, x):
 def _conv(at, x, w, b=None):
     """im2col by strided slices of the padded input, then one matmul: its weight gradient is a matmul
     (aten.convolution_backward has no ONNX export)."""
+    if w.dim() not in (3, 4):
+        raise GraphError(f"only 1-D and 2-D convolutions are supported, not {w.dim() - 2}-D ones")
     if at.get("group", 1) != 1 or any(d != 1 for d in at.get("dilations", [1] * (w.dim() - 2))):
         raise GraphError("grouped or dilated convolutions are not supported")
     one_d = w.dim() == 3
@@ -393,9 +419,9 @@ OPS = {
     "ReduceMean": (lambda at, x, axes=None: x.mean(dim=_axes(at, x, axes), keepdim=bool(at.get("keepdims", 1))), NATIVE),
     "ReduceSum": (lambda at, x, axes=None: x.sum(dim=_axes(at, x, axes), keepdim=bool(at.get("keepdims", 1))), NATIVE),
     "Conv": (_conv, "lowered: im2col by strided slices + one matmul (1-D and 2-D; group 1, no dilation)"),
-    "MaxPool": (_maxpool, "lowered: windows by reshape, max(a, b) = b + relu(a - b) (stride = kernel, no padding)"),
+    "MaxPool": (_maxpool, "lowered: windows by reshape, max(a, b) = b + relu(a - b) (2-D, stride = kernel, no padding)"),
     "AveragePool": (lambda at, x: _windows(x, *_pool_attrs(at)).mean(dim=-1),
-                    "lowered: windows by reshape, then a mean (stride = kernel, no padding)"),
+                    "lowered: windows by reshape, then a mean (2-D, stride = kernel, no padding)"),
     "GlobalAveragePool": (lambda at, x: x.mean(dim=list(range(2, x.dim())), keepdim=True), NATIVE),
 }
 NEAREST = "rewrite that part of the model with the ops of docs/onnx-ops.md, or keep it out of the circuit (--backbone)"
