@@ -7,6 +7,10 @@ own and change no value: the clamped function is constant beyond them in fixed p
     exp(x), x <= 0 by construction ->  exp(max(x, lo))
     softmax(x, dim)               ->  softmax(max(x - amax(x, dim), lo), dim)     (ezkl's exp(x - max))
 
+With domains=True (a DP step, models/dp.py), its noise transform's lookups are clamped to their domains:
+
+    log(x), cos(x)                ->  f(clamp(x, lo, hi))        (spec/lookups.domain)
+
 A clamp is two ReLUs (lo + relu(x - lo), hi - relu(hi - x)): ezkl compares by range checks, no table.
 An exp whose input may be positive has no bound in the claims: refused, naming what to do instead.
 """
@@ -15,25 +19,31 @@ from __future__ import annotations
 import torch
 from torch.fx import GraphModule, Node
 
-from zkpot.spec.lookups import saturation
+from zkpot.spec.lookups import domain, saturation
 
 aten = torch.ops.aten
 SATURATING = {aten.sigmoid.default: "Sigmoid", aten.tanh.default: "Tanh", aten.erf.default: "Erf"}
 EXP = (aten.exp.default, aten.exp_.default)
 SOFTMAX = (aten._softmax.default,)
+DOMAINS = {aten.log.default: "Ln", aten.cos.default: "Cos"}
 
 
 class UnboundedExp(ValueError):
     """An exp of a value the claims do not bound above."""
 
 
-def bound_lookups(gm: GraphModule, scale: int) -> GraphModule:
-    """gm with every lookup's input clamped to spec/lookups.saturation at `scale`."""
+def bound_lookups(gm: GraphModule, scale: int, domains: bool = False) -> GraphModule:
+    """gm with every lookup's input clamped to spec/lookups.saturation at `scale`; `domains`: every log's and
+    cos's to spec/lookups.domain (a DP step's noise transform, the only place these may occur)."""
     g = gm.graph
     for node in list(g.nodes):
         if node.op != "call_function":
             continue
-        if node.target in SATURATING:
+        if domains and node.target in DOMAINS:
+            lo, hi = domain(DOMAINS[node.target], scale)
+            with g.inserting_before(node):
+                node.replace_input_with(node.args[0], _at_most(g, _at_least(g, node.args[0], lo), hi))
+        elif node.target in SATURATING:
             lo, hi = saturation(SATURATING[node.target], scale)
             with g.inserting_before(node):
                 node.replace_input_with(node.args[0], _at_most(g, _at_least(g, node.args[0], lo), hi))

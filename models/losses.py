@@ -23,7 +23,10 @@ class _SoftmaxCE(torch.autograd.Function):
     """Mean softmax cross-entropy whose backward is written as (softmax(z) - y) / B.
 
     Autograd's own backward goes through LogSoftmax and Exp, which ezkl cannot calibrate
-    (its lookup range overflows); this one traces to a single Softmax op, which it can."""
+    (its lookup range overflows); this one traces to a single Softmax op, which it can. vmap (a DP step's
+    per-example gradients, models/dp.py) runs forward and backward per example."""
+
+    generate_vmap_rule = True
 
     @staticmethod
     def forward(logits, y_onehot):

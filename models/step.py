@@ -131,33 +131,54 @@ def make_step(module: torch.nn.Module, loss: str, layout: Layout, opt: Optimizer
     """One SGD step as a function of flat vectors. With the declared `bounds` ({features, weights}), the step
     clips the batch's features to +-features and the state it returns to +-weights: what `train` does and
     checks, made a property of every proof (an honest run is unchanged: its values are already inside)."""
+    P = layout.n_params
+    grad_of = grad(loss_of(module, loss, layout))
+
+    def step(state_in, batch, salt_out):
+        w = state_in[:P]
+        x, y = read_batch(layout, batch, bounds)
+        g = grad_of(unflatten(layout, w), x, y)
+        g = torch.cat([g[n].reshape(-1) for n in layout.names])
+        return update(layout, opt, state_in, w, g, salt_out, bounds)
+
+    return step
+
+
+def loss_of(module: torch.nn.Module, loss: str, layout: Layout):
+    """The loss as a function (params, x, y) of the trained parameters (a dict, the layout's), features and
+    labels; every other parameter of the module a constant (frozen)."""
     loss_fn = LOSSES[loss]
-    P, B, F, L = layout.n_params, layout.batch_size, layout.features, layout.label_width
     frozen = frozen_of(module, layout)
 
     def loss_of(params, x, y):  # differentiated in the trained parameters only
         return loss_fn(functional_call(module, {**frozen, **params}, (x,)), y)
 
-    grad_of = grad(loss_of)
+    return loss_of
 
-    def step(state_in, batch, salt_out):
-        w = state_in[:P]
-        x = batch[: B * F].reshape(B, F)
-        if bounds:
-            x = clip(x, bounds["features"])
-        y = batch[B * F : B * (F + L)].reshape(B, L)
-        g = grad_of(unflatten(layout, w), x, y)
-        g = torch.cat([g[n].reshape(-1) for n in layout.names])
-        if opt.weight_decay:
-            g = g + opt.weight_decay * w
-        if layout.momentum:
-            v = opt.momentum * state_in[P : 2 * P] + g
-            trained = torch.cat([w - opt.lr * v, v])
-        else:
-            trained = w - opt.lr * g
-        return torch.cat([clip(trained, bounds["weights"]) if bounds else trained, salt_out])
 
-    return step
+def read_batch(layout: Layout, batch: torch.Tensor, bounds: dict | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A flat batch's features (B x F, clipped to the declared feature bound) and labels (B x L)."""
+    B, F, L = layout.batch_size, layout.features, layout.label_width
+    x = batch[: B * F].reshape(B, F)
+    if bounds:
+        x = clip(x, bounds["features"])
+    y = batch[B * F : B * (F + L)].reshape(B, L)
+    return x, y
+
+
+def update(layout: Layout, opt: Optimizer, state_in: torch.Tensor, w: torch.Tensor, g: torch.Tensor,
+           salt_out: torch.Tensor, bounds: dict | None) -> torch.Tensor:
+    """The state after the optimizer's update of the parameters w = state_in[:P] with gradient g (weight decay,
+    momentum), clipped to the declared weight bound, carrying salt_out."""
+    P = layout.n_params
+    if opt.weight_decay:
+        g = g + opt.weight_decay * w
+    if layout.momentum:
+        v = opt.momentum * state_in[P : 2 * P] + g
+        trained = torch.cat([w - opt.lr * v, v])
+    else:
+        trained = w - opt.lr * g
+    return torch.cat([clip(trained, bounds["weights"]) if bounds else trained, salt_out])
 
 
 def make_chunk(step, steps: int):
@@ -222,14 +243,15 @@ DECOMPOSITIONS = (torch.ops.aten.native_layer_norm, torch.ops.aten.native_layer_
                   torch.ops.aten.gelu, torch.ops.aten.gelu_backward)
 
 
-def export(fn, args: tuple, inputs: list[str], output: str, path: Path, scale: int) -> None:
+def export(fn, args: tuple, inputs: list[str], output: str, path: Path, scale: int, domains: bool = False) -> None:
     """make_fx, every lookup's input clamped where it saturates at `scale` (so its table is a function of the
-    claims), then torch's dynamo exporter at the opset ezkl's tract backend is tested against."""
+    claims), then torch's dynamo exporter at the opset ezkl's tract backend is tested against. `domains`: a DP
+    step's Ln and Cos clamped to their noise transform's domains too (models/bounded.py)."""
     from torch._decomp import get_decompositions
 
     gm = make_fx(fn, decomposition_table=get_decompositions(list(DECOMPOSITIONS)))(*args)
     gm.graph.eliminate_dead_code()  # the forward loss value is traced but unused: drop it
-    bound_lookups(gm, scale)
+    bound_lookups(gm, scale, domains=domains)
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")

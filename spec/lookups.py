@@ -16,6 +16,14 @@ uses: never sampled, and no run within the claims can leave it. Exp's upper end 
 is applied only where the input is non-positive by construction (a loss's exp(-|z|), a softmax after
 subtracting its maximum, GELU's exp(-x^2/2)).
 
+A DP step (models/dp.py) also looks up Ln and Cos, in its noise transform (Box-Muller of uniforms u on
+the grid of 2^-scale). Neither saturates: their inputs are clamped instead to the DOMAIN the transform
+gives them by construction, so the clamp changes no value either, and the table is again a function of
+the scale alone (table_range(..., domains=True); any other circuit with an Ln or Cos is refused):
+
+    ln(u)          u in [2^-scale, 1]           (u = 1 - frac(v + r): never 0, ln(0) has no entry)
+    cos(2 pi u)    2 pi u in [0, 2 pi]          (2 pi rounded up to the grid)
+
 The bounds hold for every input scale up to 2^(2 * scale) (ezkl feeds a lookup at the graph's scale,
 or at a sum of scales after a product); a circuit with a lookup at a larger scale is refused.
 """
@@ -24,6 +32,7 @@ from __future__ import annotations
 import math
 
 KINDS = ("Exp", "Sigmoid", "Tanh", "Erf")   # ezkl's LookupOp names, as settings.json's required_lookups spell them
+DOMAIN_KINDS = ("Ln", "Cos")                # a DP step's noise transform: inputs clamped to domain(kind, scale)
 
 
 class UnboundedLookup(ValueError):
@@ -49,19 +58,31 @@ def saturation(kind: str, scale: int) -> tuple[float, float]:
     return (-edge, 0.0) if kind == "Exp" else (-edge, edge)
 
 
-def table_range(required_lookups: list[dict], scale: int) -> tuple[int, int]:
+def domain(kind: str, scale: int) -> tuple[float, float]:
+    """The interval [lo, hi] a DP step's `kind` lookup (DOMAIN_KINDS) has its input clamped to: where its noise
+    transform puts it at the claims' fixed-point scale (both ends on the grid of 2^-scale)."""
+    if kind == "Ln":
+        return 2.0 ** -scale, 1.0
+    if kind == "Cos":
+        return 0.0, _outward(2 * math.pi, scale)
+    raise UnboundedLookup(f"no domain for a {kind} lookup (domains: {', '.join(DOMAIN_KINDS)})")
+
+
+def table_range(required_lookups: list[dict], scale: int, domains: bool = False) -> tuple[int, int]:
     """ezkl's lookup_range for a circuit using `required_lookups` (settings.json), in integers: the union of
-    each lookup's clamped interval at its input scale. (0, 0) for a circuit without lookups."""
+    each lookup's clamped interval at its input scale. (0, 0) for a circuit without lookups. `domains`: the
+    circuit is a DP step's, whose Ln and Cos lookups are clamped to their domain (models/bounded.py)."""
     lo, hi = 0, 0
+    kinds = KINDS + DOMAIN_KINDS if domains else KINDS
     for lookup in required_lookups:
         ((kind, params),) = lookup.items()
-        if kind not in KINDS:
+        if kind not in kinds:
             raise UnboundedLookup(f"the circuit needs a {kind} lookup, whose input no claim bounds (bounded: "
-                               f"{', '.join(KINDS)})")
+                               f"{', '.join(kinds)})")
         s = params["scale"]
         if s > max_lookup_scale(scale) or s != int(s):
             raise UnboundedLookup(f"the circuit looks {kind} up at input scale {s}, beyond the 2^{2 * scale} its "
                                "clamps are exact for")
-        a, b = saturation(kind, scale)
+        a, b = domain(kind, scale) if kind in DOMAIN_KINDS else saturation(kind, scale)
         lo, hi = min(lo, math.floor(a * s)), max(hi, math.ceil(b * s))
     return lo, hi

@@ -86,7 +86,7 @@ def test_no_input_leaves_the_table_and_the_clamps_change_no_value(name, tmp_path
     assert pipeline.lookup_overflow(clamped, settings) is None
     assert ezkl.mock(str(tmp_path / "w.json"), str(derive.derived_circuit(claims, onnx_file)))
 
-    monkeypatch.setattr(step_mod, "bound_lookups", lambda gm, scale: gm)
+    monkeypatch.setattr(step_mod, "bound_lookups", lambda gm, scale, domains=False: gm)
     raw = tmp_path / "raw"
     raw.mkdir()
     derive.trace(claims, derive.module_of(claims, frozen), raw / "step.onnx")
