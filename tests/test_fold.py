@@ -736,6 +736,7 @@ def test_run_vk_derivation_makes_one_sample_per_shape(tmp_path, monkeypatch):
     monkeypatch.setattr(derive, "derived_dir", lambda claims, onnx: tmp_path / "cache" / "circuits" / "x")
     (tmp_path / "cache" / "circuits" / "x").mkdir(parents=True)
     monkeypatch.setattr(rebuild, "available_gb", lambda: 1e3)
+    monkeypatch.setattr(rebuild, "pk_gb", lambda logrows: 0.0)  # (no key is written here: the disk check is not this test's)
 
     def chunk_sample(claims, onnx, srs, srs_sha256, tmp, say):
         calls.append(("chunk",))
