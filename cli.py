@@ -213,8 +213,8 @@ FEATURE_BOUND = typer.Option(4.0, help="Declared bound: standardised features ar
 TRAIN = typer.Option(None, "--train", help="Which parameters train (comma-separated globs over names, e.g. `'net.2.*'` "
                                            "for an MLP's head); the rest stay frozen at the base model's values. "
                                            "Default: all (`'*'`), or the adapters (`'*.lora_*'`) with --lora.")
-LORA = typer.Option(0, "--lora", help="Low-rank adapters of this rank beside Linear layers (their weights frozen).")
-LORA_LAYERS = typer.Option("", "--lora-layers", help="Linear layers that get an adapter, comma separated (default: all).")
+LORA = typer.Option(0, "--lora", help="Low-rank adapters of this rank beside Linear layers, or an ONNX model's Gemm and MatMul weights (their weights frozen).")
+LORA_LAYERS = typer.Option("", "--lora-layers", help="Layers that get an adapter, comma separated (default: all; an ONNX model's MatMul weight W is layer W_T: docs/fine-tuning.md).")
 WEIGHT_BOUND = typer.Option(2.0, help="Declared bound on every weight of every state (public): every proved step clips to it, and train refuses a run that would need to.")
 
 
@@ -285,13 +285,21 @@ def train(
     memory_gb: Optional[float] = typer.Option(None, help="Proving memory budget for --steps-per-proof auto (default: 80% of this machine's RAM)."),
     classes: Optional[int] = typer.Option(None, "--classes", help="ce: the number of classes (labels 0..N-1); default: 1 + the largest label present, so a subset missing the top class gives a smaller model."),
     owner_data: Optional[list[Path]] = typer.Option(None, "--owner-data", help="A data owner's handoff (OWNER_DIR/private/handoff.json from `zkpot owner commit`) instead of --data; repeat for every owner, in the run's batch order."),
+    dp_clip: Optional[float] = typer.Option(None, help="DP-SGD: clip each example's gradient to this L2 norm C (proved); needs --dp-noise and a beacon round."),
+    dp_noise: Optional[float] = typer.Option(None, help="DP-SGD: noise multiplier SIGMA: Gaussian noise of std SIGMA x C on each step's clipped sum (proved)."),
+    dp_delta: Optional[float] = typer.Option(None, help="DP-SGD: the delta at which verifiers derive epsilon (default 1e-5)."),
+    beacon_chain: Optional[Path] = typer.Option(None, help="DP-SGD: the drand chain's info (JSON of its GET /info)."),
+    beacon_round: Optional[Path] = typer.Option(None, help="DP-SGD: the drand round (JSON of GET /public/N) right after the one your witnesses saw when they attested RUN/noise_root.json: with the noise commitments it gives every step's challenge."),
+    attestation: Optional[list[Path]] = typer.Option(None, "--attestation", help="DP-SGD: a witness's attestation (`zkpot dp attest`) that RUN/noise_root.json existed before the round; repeat for each."),
 ):
     """Train in fixed point, exactly as the circuit computes; compare with a float run."""
     from zkpot.prover import train as tr
     from zkpot.prover.run import RunDir
 
     rd = RunDir(run)
-    given = [p for p in ctx.params if p not in ("run", "memory_gb") and ctx.get_parameter_source(p).name == "COMMANDLINE"]
+    beacon = (beacon_chain, beacon_round, attestation or [])   # (evidence for a DP run's challenges, not options)
+    given = [p for p in ctx.params if p not in ("run", "memory_gb", "beacon_chain", "beacon_round", "attestation")
+             and ctx.get_parameter_source(p).name == "COMMANDLINE"]
     cfg = None
     if given or not rd.config.exists():  # the options, checked before anything is written
         cfg = _claims_config(model, hidden, loss, lr, momentum, weight_decay, batch_size, steps_per_proof, scale,
@@ -299,7 +307,7 @@ def train(
                              label=label, features=features, rows=rows, base=str(base) if base else None,
                              seed=seed, schedule_seed=schedule_seed, backbone=str(backbone) if backbone else None,
                              owners=[str(p) for p in owner_data or []], classes=classes,
-                             **_tuning(trains, lora, lora_layers))
+                             **_tuning(trains, lora, lora_layers), **_dp_options(dp_clip, dp_noise, dp_delta))
         cfg.validate()
     if rd.config.exists():
         _same_options(rd, cfg, given)
@@ -316,7 +324,42 @@ def train(
             shutil.rmtree(run, ignore_errors=True)
         raise
     with run_lock(run, "train"):
+        if not _dp_beacon(rd, *beacon):
+            return
         _train_steps(rd)
+
+
+def _dp_beacon(rd, chain, round_, attestations) -> bool:
+    """A DP run's beacon: recorded when given (checked first), and needed before any step. False: the run waits
+    for it (what to do next said)."""
+    from zkpot.prover import train as tr
+    from zkpot.prover.config import RunConfig
+    from zkpot.spec.artifacts import read_json
+
+    if (chain is None) != (round_ is None) or (attestations and round_ is None):
+        raise ValueError("--beacon-chain and --beacon-round go together (with any --attestation)")
+    if not RunConfig.load(rd.config).dp:
+        if chain is not None:
+            raise ValueError("--beacon-chain, --beacon-round and --attestation are for a DP-SGD run (--dp-clip)")
+        return True
+    if chain is not None:
+        tr.record_beacon(rd, read_json(chain), read_json(round_), [read_json(a) for a in attestations])
+        _say(f"beacon round recorded with {len(attestations)} attestation(s)")
+    if rd.beacon.exists():
+        return True
+    out.print(f"DP-SGD: the noise of every step is committed in {rd.noise_root}. Next: have it attested by a witness "
+              f"(`zkpot dp attest {rd.noise_root} --key KEY --chain chain.json --latest latest.json --out attest.json`), "
+              f"then, with the round right after the witness's latest: `zkpot train {rd.root} --beacon-chain chain.json "
+              "--beacon-round round.json --attestation attest.json` (README, docs/dp.md).")
+    return False
+
+
+def _dp_options(clip, noise, delta) -> dict:
+    """train's DP-SGD options as RunConfig fields (delta defaults once DP is asked for)."""
+    from zkpot.spec.dp import DEFAULT_DELTA
+
+    asked = any(v is not None for v in (clip, noise, delta))
+    return {"dp_clip": clip, "dp_noise": noise, "dp_delta": DEFAULT_DELTA if asked and delta is None else delta}
 
 
 # train's options that set another RunConfig field than their own name
@@ -511,6 +554,8 @@ def verify(
     input_opening: Optional[Path] = typer.Option(None, "--input-opening", help="With --inference of hidden inputs: their opening (OUT/private/input_opening.json), held by the inputs' owner."),
     owner: Optional[list[str]] = typer.Option(None, "--owner", help="Public key (hex, or a file from `zkpot keys show`) of a data owner you expect; repeat for every owner: the run must use exactly their signed data."),
     json_: bool = typer.Option(False, "--json", help="Print the report as one JSON object on stdout (schema: docs/verify-json.md): every check, its result, detail and time, the verdict, versions."),
+    beacon: Optional[list[str]] = typer.Option(None, "--beacon", help="DP-SGD: the hash of a drand chain you trust besides drand's mainnet chains (default, quicknet); repeat for each."),
+    witness: Optional[list[str]] = typer.Option(None, "--witness", help="DP-SGD: public key (hex, or a file from `zkpot keys show`) of a witness you trust to have attested the noise before the beacon round; repeat for each."),
 ):
     """Check a bundle with public files only: the circuit and keys are derived from its claims.
 
@@ -520,6 +565,7 @@ def verify(
     (every claim bound, but the SRS's maker could forge any proof).
     """
     from zkpot.spec.protocol import EXIT
+    from zkpot.spec.signature import read_publisher
     from zkpot.verifier.verify import verify_bundle
 
     with _json_failure(json_), _progress() as p:
@@ -530,13 +576,24 @@ def verify(
             raise ValueError("--input-opening goes with --inference")
         report = verify_bundle(public, allow_insecure_dev_srs, deep=deep, bind=not trust_bundle_keys,
                                package=package, publishers=named, srs=srs, inference=inference,
-                               input_opening=input_opening, say=_say, owners=owners,
+                               input_opening=input_opening, say=_say, owners=owners, beacons=_chain_hashes(beacon),
+                               witnesses=[read_publisher(w, "--witness") for w in witness or []],
                                on_proof=lambda t, n: p.update(task, completed=t, total=n))
     if json_:
         print(json.dumps(report.to_json(), indent=1))
     else:
         _print_report(report)
     raise typer.Exit(EXIT[report.verdict])
+
+
+def _chain_hashes(given: list[str] | None) -> list[str]:
+    """--beacon values: drand chain hashes (64 lowercase hex digits)."""
+    from zkpot.spec.beacon import HASH_HEX
+
+    for h in given or []:
+        if not HASH_HEX.match(h):
+            raise ValueError(f"--beacon takes a drand chain hash (64 lowercase hex digits, its /info's hash), got {h!r}")
+    return list(given or [])
 
 
 @app.command()
@@ -636,6 +693,11 @@ def _print_report(report) -> None:
     out.print(t)
     if report.prediction is not None and not report.failures:
         _print_prediction(report.prediction, "the prediction the inference proof proves", report.manifest["run"]["loss"])
+    if report.privacy is not None and not report.failures:
+        pv = report.privacy
+        out.print(f"[bold]differential privacy[/] (derived from the claims): epsilon [bold]{pv['epsilon']:.4g}[/] at delta "
+                  f"{pv['delta']:g}, clip C {pv['clip']}, noise multiplier SIGMA {pv['noise']}, {pv['epochs']} epoch(s); "
+                  f"{escape(pv['accountant'])}")
     for w in report.warnings:
         out.print(f"[bold red on yellow] WARNING [/] [bold]{w}[/]")
     verdict = report.verdict
@@ -676,6 +738,11 @@ def inspect(public: Path = typer.Argument(..., help="A public bundle directory."
     for o in m["dataset"].get("owners") or []:  # (their signatures: `zkpot verify --owner`)
         st = o["statement"]
         t.add_row("data owner", f"{st['name']}: {st['num_batches']} batch(es), key {o['public_key'][:16]}… (not verified here)")
+    if "dp" in r:  # (epsilon is derived by `zkpot verify`, never claimed)
+        b = m["beacon"]
+        t.add_row("DP-SGD", f"clip C {r['dp']['clip']}, noise multiplier SIGMA {r['dp']['noise']}, delta {r['dp']['delta']}; "
+                            f"challenges from drand round {b['round'].get('round')} of chain {str(b['chain'].get('hash'))[:16]}…, "
+                            f"{len(b['attestations'])} attestation(s) (not verified here)")
     if "fold" in m:
         top = m["fold"]["levels"][-1][0]
         t.add_row("run proof", f"{top['proof']} ({len(m['fold']['levels'])} level(s), fan-in {m['fold']['fan_in']}, logrows {top['logrows']})")
@@ -907,6 +974,32 @@ def _named_owners(args: list[str]) -> list[bytes] | None:
     from zkpot.spec.signature import read_publisher
 
     return [read_publisher(a, "--owner") for a in args]
+
+
+dp_app = typer.Typer(no_args_is_help=True, help="DP-SGD runs: a witness attests that a run's noise was committed "
+                                                 "before the beacon round its challenges come from.")
+app.add_typer(dp_app, name="dp")
+
+
+@dp_app.command("attest")
+@_clean_errors
+def dp_attest(
+    noise_root: Path = typer.Argument(..., help="The run's noise_root.json the trainer shows you (RUN/noise_root.json)."),
+    key: Path = typer.Option(..., help="Your secret key file (`zkpot keys new`); verifiers name its public key with --witness."),
+    chain: Path = typer.Option(..., help="The drand chain's info (JSON of its GET /info)."),
+    latest: Path = typer.Option(..., help="The latest round of that chain, fetched now (JSON of drand's GET /public/latest; its signature is checked): the run's challenges must come from the next one."),
+    out_file: Path = typer.Option(..., "--out", help="The attestation to write (JSON): give it to the trainer."),
+):
+    """Attest that a DP run's noise commitments exist before the round after LATEST is published (sign them now)."""
+    from zkpot.prover.dp import attest
+    from zkpot.spec.artifacts import atomic_path, read_json
+
+    doc = attest(read_json(noise_root), read_json(chain), read_json(latest), key)
+    with atomic_path(out_file) as tmp:
+        tmp.write_text(json.dumps(doc, indent=1) + "\n")
+    after = doc["statement"]["after_round"]
+    out.print(f"attested: noise root {doc['statement']['noise_root'][:16]}… exists before round {after + 1} "
+              f"(witness {doc['public_key'][:16]}…) -> {out_file}")
 
 
 def main():

@@ -33,7 +33,8 @@ from zkpot.spec import cache, lookups
 from zkpot.spec import protocol as P
 from zkpot.spec.artifacts import atomic_path, sha256_file
 from zkpot.spec.canonical import canonical_json
-from zkpot.spec.layout import param_count, state_values
+from zkpot.spec import dp as dp_spec
+from zkpot.spec.layout import batch_at, challenge_at, inputs_per_step, noise_at, param_count, state_values
 from zkpot.spec.weights import frozen_digest
 
 DISCARD = os.devnull  # where a proving key nobody needs is written
@@ -41,8 +42,16 @@ TABLE_SLACK = 64      # rows a lookup table needs beside its entries (blinding a
 
 
 def circuit_claims(run: dict) -> dict:
-    """The claims the circuit is a function of (a manifest's run section, or a config's)."""
-    return {k: run[k] for k in P.CIRCUIT_CLAIMS}
+    """The claims the circuit is a function of (a manifest's run section, or a config's); a DP-SGD run's clip
+    and noise among them (its delta is the accountant's alone)."""
+    claims = {k: run[k] for k in P.CIRCUIT_CLAIMS}
+    if "dp" in run:
+        claims["dp"] = {k: run["dp"][k] for k in P.DP_CIRCUIT_CLAIMS}
+    return claims
+
+
+def is_dp(claims: dict) -> bool:
+    return "dp" in claims
 
 
 # --- the step graph ------------------------------------------------------------------------------
@@ -86,8 +95,16 @@ def trace(claims: dict, module, out: Path) -> None:
             export_forward(module, layout, claims["inference"]["rows"], tmp, claims["scale"])
         return
     o = claims["optimizer"]
-    step = make_step(module, claims["loss"], layout, Optimizer(lr=o["lr"], momentum=o["momentum"],
-                                                               weight_decay=o["weight_decay"]), claims["bounds"])
+    opt = Optimizer(lr=o["lr"], momentum=o["momentum"], weight_decay=o["weight_decay"])
+    if is_dp(claims):
+        from zkpot.models.dp import DP, export_dp_chunk, make_dp_step
+
+        dp = DP(clip=claims["dp"]["clip"], noise=claims["dp"]["noise"])
+        step = make_dp_step(module, claims["loss"], layout, opt, dp, claims["scale"], claims["bounds"])
+        with atomic_path(out) as tmp:
+            export_dp_chunk(step, layout, claims["steps_per_proof"], tmp, claims["scale"])
+        return
+    step = make_step(module, claims["loss"], layout, opt, claims["bounds"])
     with atomic_path(out) as tmp:
         export_chunk(step, layout, claims["steps_per_proof"], tmp, claims["scale"])
 
@@ -143,11 +160,19 @@ def public_samples(claims: dict) -> list[list[float]]:
             inputs[0] += rng.uniform(-W, W, state_values(n_params, lay["momentum"])).tolist() + salt()
             inputs[1] += rng.uniform(-X, X, claims["inference"]["rows"] * F).tolist() + salt()
         return inputs
-    inputs = [[] for _ in range(S + 2)]
+    dp = is_dp(claims)
+
+    def grid():  # (DP) uniforms on the grid of the scale, as the secret and the public ones are
+        return (rng.integers(0, 1 << claims["scale"], dp_spec.uniforms(n_params)) / (1 << claims["scale"])).tolist()
+
+    inputs = [[] for _ in range(S * inputs_per_step(dp) + 2)]
     for _ in range(P.CALIBRATION_SAMPLES):
         inputs[0] += rng.uniform(-W, W, state_values(n_params, lay["momentum"])).tolist() + salt()
         for i in range(S):
-            inputs[1 + i] += rng.uniform(-X, X, B * F).tolist() + labels().reshape(-1).tolist() + salt()
+            inputs[batch_at(i, dp)] += rng.uniform(-X, X, B * F).tolist() + labels().reshape(-1).tolist() + salt()
+            if dp:
+                inputs[noise_at(i)] += grid() + salt()
+                inputs[challenge_at(i)] += grid()
         inputs[-1] += salt()
     return inputs
 
@@ -168,7 +193,7 @@ def settings_for(claims: dict, onnx: Path, out: Path) -> None:
                 pipeline.gen_settings(onnx, candidate, claims["scale"], (base, legs),
                                       outputs="public" if is_inference(claims) else "hashed")
                 k = _bounded_table(candidate, claims["scale"], pipeline.calibrate(
-                    samples, onnx, candidate, claims["scale"], P.MAX_LOGROWS, P.CALIBRATION_MARGIN))
+                    samples, onnx, candidate, claims["scale"], P.MAX_LOGROWS, P.CALIBRATION_MARGIN), is_dp(claims))
             except pipeline.CircuitError:
                 if best is None:
                     raise
@@ -182,11 +207,12 @@ def settings_for(claims: dict, onnx: Path, out: Path) -> None:
             tmp_out.write_bytes(best[1].read_bytes())
 
 
-def _bounded_table(path: Path, scale: int, calibrated: dict) -> int:
+def _bounded_table(path: Path, scale: int, calibrated: dict, domains: bool = False) -> int:
     """The settings at `path` with the lookup range the clamps give (spec/lookups.py), not the samples' range,
-    and logrows raised if that table needs more rows than the samples' did; its logrows."""
+    and logrows raised if that table needs more rows than the samples' did; its logrows. `domains`: a DP step,
+    whose Ln and Cos inputs are clamped to their domains."""
     try:
-        lo, hi = lookups.table_range(calibrated["required_lookups"], scale)
+        lo, hi = lookups.table_range(calibrated["required_lookups"], scale, domains=domains)
     except lookups.UnboundedLookup as e:
         raise pipeline.CircuitError(str(e)) from None
     k = max(calibrated["run_args"]["logrows"], math.ceil(math.log2(hi - lo + 1 + TABLE_SLACK)))

@@ -39,6 +39,8 @@ def add_adapters(module: nn.Module, rank: int, layers: list[str]) -> nn.Module:
     if not layers:
         raise ValueError(f"adapters name no layer (the model's Linear layers: {', '.join(linear)})")
     for name in layers:
+        if layers.count(name) > 1:   # (merged twice, W + 2 B A, were it allowed)
+            raise ValueError(f"adapter layer {name!r} is named twice")
         if not isinstance(named.get(name), nn.Linear):
             raise ValueError(f"adapter layer {name!r} is not a Linear layer of the model ({', '.join(linear)})")
         parent_name, _, attr = name.rpartition(".")

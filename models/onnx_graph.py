@@ -33,6 +33,7 @@ from torch import nn
 from zkpot.models.lora import MAX_RANK
 from zkpot.spec import cache
 from zkpot.spec.artifacts import atomic_path
+from zkpot.spec.weights import TRANSPOSED
 
 MAX_GRAPH = 256 << 20   # bytes of a graph, inline
 
@@ -184,33 +185,116 @@ class OnnxModule(nn.Module):
                                          f"{r!r} is computed by the graph, not a constant: export the model in eval mode")
                     ins[i] = r
             self.nodes.append((n.op_type, n.name, ins, list(n.output), at))
-        self._adapted: dict[str, nn.Module] = {}   # Gemm weight initializer -> the layer holding lora_a, lora_b
+        self._adapted: dict[str, nn.Module] = {}   # weight initializer -> the layer holding its lora_a, lora_b
+
+    def _adapter_sites(self) -> tuple[dict[str, tuple[str, bool]], dict[str, str]]:
+        """Where an adapter can sit: {layer: (weight initializer, out_in)} for each 2-D weight that every node using
+        it multiplies its input by, as input 1 of a Gemm (transA 0, alpha 1) or a MatMul, all in one orientation:
+        (out, in) (Gemm transB=1, torch's Linear on 2-D input), layer LAYER for a weight named LAYER.weight; or
+        (in, out) (MatMul, Gemm transB=0: torch's Linear on 3-D input), layer WEIGHT_T (spec/weights.py: TRANSPOSED).
+        And {weight initializer: why not, naming the node and op} for every other parameter."""
+        uses: dict[str, list] = {}
+        for op, name, ins, outs, at in self.nodes:
+            for i, v in enumerate(ins):
+                if v in self._param:
+                    uses.setdefault(v, []).append((op, name or outs[0], i, at))
+        sites, why = {}, {}
+        for w, found in uses.items():
+            ident, orient, reason = self._param[w], set(), None
+            dims = self.get_parameter(ident).dim()
+            for op, node, i, at in found:
+                where = f"{op} (node {node!r})"
+                if op not in ("Gemm", "MatMul"):
+                    reason = f"{where} uses it: an adapter sits beside a Gemm's or a MatMul's weight"
+                elif i != 1:
+                    reason = f"it is input {i} of {where}, not the weight that node multiplies its input by (input 1)"
+                elif dims != 2:
+                    reason = f"{where} multiplies by it as a {dims}-D tensor: an adapter sits beside a 2-D weight"
+                elif op == "Gemm" and (at.get("transA", 0) or at.get("alpha", 1.0) != 1.0):
+                    reason = f"{where} has transA or alpha != 1: an adapter sits beside x W (transA 0, alpha 1)"
+                else:
+                    orient.add(op == "Gemm" and bool(at.get("transB", 0)))
+                if reason:
+                    break
+            if reason is None and len(orient) > 1:
+                reason = "it is multiplied by both as (out, in) (Gemm transB=1) and as (in, out) (MatMul, Gemm transB=0)"
+            if reason is None:
+                out_in = orient.pop()
+                parent, _, leaf = ident.rpartition(".")
+                owner = self.get_submodule(parent) if parent else self
+                if w in self._adapted:   # (adapted already: its layer)
+                    sites[parent if out_in else ident + TRANSPOSED] = (w, out_in)
+                elif out_in and not ident.endswith(".weight"):
+                    reason = "its name is not LAYER.weight (as torch names a Linear layer's), which its adapter is named by"
+                elif out_in and any(hasattr(owner, ab) for ab in ("lora_a", "lora_b")):
+                    reason = f"the graph already has a parameter {parent}.lora_a or {parent}.lora_b"
+                elif not out_in and hasattr(owner, leaf + TRANSPOSED):
+                    reason = f"its adapter's name {ident + TRANSPOSED!r} is already one of the graph's: rename it"
+                else:
+                    sites[parent if out_in else ident + TRANSPOSED] = (w, out_in)
+            if reason is not None:
+                why[w] = reason
+        return sites, why
 
     def adaptable(self) -> list[str]:
-        """The layers an adapter can sit beside: Gemm nodes whose weight (transB=1: out x in, as torch's Linear
-        exports) is a parameter named LAYER.weight."""
-        return [self._param[ins[1]].removesuffix(".weight") for op, _, ins, _, at in self.nodes
-                if op == "Gemm" and at.get("transB", 0) == 1 and not at.get("transA", 0) and ins[1] in self._param
-                and self._param[ins[1]].endswith(".weight")]
+        """The layers an adapter can sit beside (_adapter_sites), in the graph's order."""
+        return list(self._adapter_sites()[0])
 
     def add_adapters(self, rank: int, layers: list[str]) -> None:
-        """Low-rank adapters (models/lora.py's, as on a Linear layer) beside these Gemm weights: LAYER.lora_a
-        (rank x in, seeded), LAYER.lora_b (out x rank, zero), so y = x W^T + b + (x A^T) B^T."""
+        """Low-rank adapters (models/lora.py's, as on a Linear layer) beside these weights: LAYER.lora_a (rank x in,
+        seeded), LAYER.lora_b (out x rank, zero), so a node computing x W^T (Gemm transB=1) or x W (MatMul) gets
+        + (x A^T) B^T: its weight is W + B A, or W + (B A)^T, when merged (spec/weights.py: merge_adapters)."""
         if not 1 <= rank <= MAX_RANK:
             raise GraphError(f"adapter rank must be in 1..{MAX_RANK}, got {rank}")
-        by_layer = {self._param[ins[1]].removesuffix(".weight"): ins[1] for op, _, ins, _, at in self.nodes
-                    if op == "Gemm" and ins[1] in self._param}
+        if self._adapted:
+            raise GraphError("the graph's adapters are added already")
+        sites, why = self._adapter_sites()
+        listed = ", ".join(sites) or "none"
+        if not layers:
+            raise GraphError(f"adapters name no layer (the graph's weights that take one: {listed})")
         for layer in layers:
-            if layer not in self.adaptable():
-                raise GraphError(f"adapter layer {layer!r} is not a Gemm weight of the graph ({', '.join(self.adaptable())})")
-            owner = self.get_submodule(layer)
-            w = owner.get_parameter("weight")
-            a = nn.Parameter(torch.empty(rank, w.shape[1], device=w.device))
+            if layers.count(layer) > 1:
+                raise GraphError(f"adapter layer {layer!r} is named twice")
+            if layer not in sites:
+                raise GraphError(self._no_adapter(layer, sites, why, listed))
+        for layer in layers:
+            w, out_in = sites[layer]
+            weight = self.get_parameter(self._param[w])
+            out_f, in_f = weight.shape if out_in else weight.shape[::-1]
+            if out_in:
+                owner = self.get_submodule(layer)
+            else:   # a new module beside the weight's: WEIGHT_T
+                parent, _, leaf = layer.rpartition(".")
+                owner = nn.Module()
+                (self.get_submodule(parent) if parent else self).add_module(leaf, owner)
+            a = nn.Parameter(torch.empty(rank, in_f, device=weight.device))
             if a.device.type != "meta":
                 nn.init.kaiming_uniform_(a, a=5 ** 0.5)
             owner.register_parameter("lora_a", a)
-            owner.register_parameter("lora_b", nn.Parameter(torch.zeros(w.shape[0], rank, device=w.device)))
-            self._adapted[by_layer[layer]] = owner
+            owner.register_parameter("lora_b", nn.Parameter(torch.zeros(out_f, rank, device=weight.device)))
+            self._adapted[w] = owner
+
+    def _no_adapter(self, layer: str, sites: dict, why: dict, listed: str) -> str:
+        """Why `layer` takes no adapter, in one line: the node and op that keep its weight from one."""
+        by_ident = {ident: w for w, ident in self._param.items()}
+        for ident in (layer + ".weight", layer.removesuffix(TRANSPOSED), layer):
+            w = by_ident.get(ident)
+            if w is None:
+                continue
+            named = next((lay for lay, (v, _) in sites.items() if v == w), None)
+            if named is not None:
+                return f"adapter layer {layer!r}: the weight {ident} takes its adapter as layer {named!r}"
+            return (f"adapter layer {layer!r} cannot take an adapter: its weight {ident}: "
+                    f"{why.get(w, 'no node of the graph uses it')} (the graph's weights that take one: {listed})")
+        bias = by_ident.get(layer + ".bias")   # a Linear on tokens: torch keeps its bias's name, not its weight's
+        matmul = {outs[0]: ins[1] for op, _, ins, outs, _ in self.nodes if op == "MatMul"}
+        for op, _, ins, _, _ in self.nodes:
+            weight = next((matmul[v] for v in ins if v in matmul), None) if op == "Add" and bias in ins else None
+            named = next((lay for lay, (v, _) in sites.items() if v == weight), None)
+            if named is not None:
+                return (f"adapter layer {layer!r}: its Linear was exported as a MatMul by {self._param[weight]} (then Add "
+                        f"{layer}.bias): name it {named!r}")
+        return f"adapter layer {layer!r} names no weight of the graph (the graph's weights that take one: {listed})"
 
     def _value(self, env: dict, name: str):
         if name == "":
@@ -233,7 +317,7 @@ class OnnxModule(nn.Module):
         for op, name, ins, outs, at in self.nodes:
             try:
                 res = OPS[op][0](at, *[self._value(env, i) for i in ins])
-                if op == "Gemm" and ins[1] in self._adapted:   # the adapter beside the frozen weight
+                if op in ("Gemm", "MatMul") and ins[1] in self._adapted:   # the adapter beside the frozen weight
                     layer = self._adapted[ins[1]]
                     res = res + (self._value(env, ins[0]) @ layer.lora_a.transpose(0, 1)) @ layer.lora_b.transpose(0, 1)
             except GraphError as e:
@@ -464,6 +548,12 @@ nearest alternative; for these the alternative is:
 | op | instead |
 | --- | --- |
 {refused}
+
+Low-rank adapters (`--lora R`) sit beside the weight a Gemm or a MatMul multiplies its input by: a Gemm's (out, in)
+weight LAYER.weight (transB=1, torch's Linear on 2-D input) as layer LAYER, a MatMul's (in, out) initializer W
+(torch's Linear on 3-D input) as layer W_T; a weight another op also reads, a first operand, or a Gemm with transA
+or alpha != 1 takes none, and naming it is refused in one line naming the node and op
+([fine-tuning.md](fine-tuning.md#an-onnx-model)).
 
 Exp, Sigmoid, Tanh, Erf (GELU) and Softmax are table lookups in ezkl: each one's input is clamped where
 its function is constant in fixed point (`spec/lookups.py`), which changes no value and makes every table

@@ -38,6 +38,13 @@ class RunConfig:
     scale: int = 8                    # fixed point: values are integers times 2^-scale
     feature_bound: float = DEFAULT_BOUNDS["features"]  # declared: standardised features are clipped to +-this
     weight_bound: float = DEFAULT_BOUNDS["weights"]    # declared: every weight (and velocity) of every state
+    dp_clip: float | None = None      # DP-SGD: each example's gradient clipped to this L2 norm (None: plain SGD)
+    dp_noise: float | None = None     # DP-SGD: noise multiplier SIGMA (Gaussian noise of std SIGMA * clip on the sum)
+    dp_delta: float | None = None     # DP-SGD: the delta at which the verifier derives epsilon
+
+    @property
+    def dp(self) -> bool:
+        return self.dp_clip is not None
 
     def model_spec(self, in_features: int, out_features: int) -> dict:
         kwargs = {"in_features": in_features, "out_features": out_features}
@@ -67,6 +74,8 @@ class RunConfig:
             "layout": layout.to_dict(),
             "frozen": frozen,
             "backbone": backbone.describe(Path(self.backbone)) if self.backbone else None,  # the bundle's copy
+            **({"dp": {"clip": float(self.dp_clip), "noise": float(self.dp_noise), "delta": float(self.dp_delta)}}
+               if self.dp else {}),
         }
 
     def save(self, path: Path) -> None:
@@ -107,6 +116,17 @@ class RunConfig:
         for name in ("feature_bound", "weight_bound"):
             if not 0 < getattr(self, name) <= 1e4:
                 raise ValueError(f"{name.replace('_', ' ')} must be in (0, 10000], got {getattr(self, name)}")
+        dp = {"--dp-clip": self.dp_clip, "--dp-noise": self.dp_noise, "--dp-delta": self.dp_delta}
+        if any(v is not None for v in dp.values()):
+            missing = [k for k, v in dp.items() if v is None]
+            if missing:
+                raise ValueError(f"a DP-SGD run needs {', '.join(dp)}: missing {', '.join(missing)}")
+            from zkpot.spec import dp as dp_spec
+
+            try:
+                dp_spec.check_shape({"clip": self.dp_clip, "noise": self.dp_noise, "delta": self.dp_delta}, "dp")
+            except Exception as e:
+                raise ValueError(str(e.args[0]).replace("run.dp must give", "--dp-clip, --dp-noise, --dp-delta must be")) from None
 
 
 def _linear_layers(spec: dict) -> list[str]:
@@ -117,7 +137,7 @@ def _linear_layers(spec: dict) -> list[str]:
 
     with torch.device("meta"):
         module = zoo.build({k: v for k, v in spec.items() if k != "adapters"})
-    if hasattr(module, "adaptable"):   # an ONNX graph: its Gemm weights
+    if hasattr(module, "adaptable"):   # an ONNX graph: its Gemm and MatMul weights (models/onnx_graph.py)
         return module.adaptable()
     return [n for n, m in module.named_modules() if isinstance(m, torch.nn.Linear)]
 

@@ -30,7 +30,7 @@ from zkpot.spec.artifacts import ArtifactError, atomic_path, read_json
 from zkpot.spec.bundle import path_in
 from zkpot.spec.felts import felt_to_int
 from zkpot.spec.fold_plan import ACC_INSTANCES, check_recorded, run_instances
-from zkpot.spec.layout import srs_g2_of
+from zkpot.spec.layout import chunk_instances, srs_g2_of
 from zkpot.spec.schedule import expected_chunks
 
 CHILD = """
@@ -139,7 +139,11 @@ def render(vk: Path, settings: Path, srs: Path, out: Path, say=print) -> dict:
 
 
 def check_tree(m: dict) -> None:
-    """Refuse, before any work, a tree that is not the one the manifest's fan-in gives."""
+    """Refuse, before any work, a tree that is not the one the manifest's fan-in gives, and a run ZkpotRun.sol
+    cannot check (a DP-SGD run: its noise commitments and beacon challenges are checked off chain only)."""
+    if "dp" in m["run"]:
+        raise ArtifactError("publish --evm: a DP-SGD run's challenges come from a drand round, which ZkpotRun.sol does "
+                            "not check: verify it with `zkpot verify`")
     try:
         check_recorded(m["fold"], len(m["chunks"]))
     except (KeyError, TypeError, ValueError) as e:
@@ -164,7 +168,7 @@ def _instances_settings(m: dict, public: Path, out: Path) -> Path:
     settings with that count as its one instance vector."""
     settings = read_json(path_in(public, m["circuit"]["settings"]))
     S = int(m["run"]["steps_per_proof"])
-    count = run_instances(len(m["chunks"]), int(m["fold"]["fan_in"]), S + 3) - ACC_INSTANCES
+    count = run_instances(len(m["chunks"]), int(m["fold"]["fan_in"]), chunk_instances(S)) - ACC_INSTANCES
     settings.update(model_instance_shapes=[], module_sizes={**settings["module_sizes"], "polycommit": [],
                                                              "poseidon": [0, [count]]})
     with atomic_path(out) as tmp:

@@ -121,6 +121,7 @@ def write_manifest(run: RunDir) -> dict:
         "srs": {"file": P.SRS, **srs},
         "versions": versions(),
         "files": {f: sha256_file(run.public / f) for f in files},
+        **({"beacon": read_json(run.beacon)} if cfg.dp else {}),
     }
     write_json(run.manifest, manifest)
     return manifest

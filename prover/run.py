@@ -65,6 +65,10 @@ class RunDir:
     @property
     def manifest(self) -> Path: return self.public / P.MANIFEST
     def proof(self, c: int) -> Path: return self.public / proof_name(c)
+    @property
+    def noise_root(self) -> Path: return self.root / "noise_root.json"  # (DP-SGD) what witnesses attest
+    @property
+    def beacon(self) -> Path: return self.root / "beacon.json"  # (DP-SGD) the drand chain, round, attestations
 
 
 def proof_name(c: int) -> str:

@@ -42,6 +42,7 @@ from zkpot.prover.owner import load_handoffs
 from zkpot.prover.run import RunDir
 from zkpot.spec import protocol as P
 from zkpot.spec.artifacts import atomic_path, read_json, write_json
+from zkpot.spec.layout import batch_at, noise_at
 from zkpot.spec.schedule import schedule
 from zkpot.spec.weights import frozen_digest, merge_adapters
 
@@ -88,13 +89,14 @@ def initial_state(layout: Layout, module: torch.nn.Module) -> torch.Tensor:
     return torch.cat([w, torch.zeros_like(w)]) if layout.momentum else w
 
 
-def float_run(step, state0, X, Y, parts, order, salt_len=P.SALT_WORDS):
-    """The same schedule in float32 torch: the reference the fixed-point run is compared with."""
+def float_run(step, state0, X, Y, parts, order, salt_len=P.SALT_WORDS, floats=lambda t: []):
+    """The same schedule in float32 torch: the reference the fixed-point run is compared with. `floats(t)`:
+    step t's other inputs (a DP step's noise and challenge)."""
     state, trace = torch.cat([state0, torch.zeros(salt_len)]), []
-    for _, b in order:
+    for t, (_, b) in enumerate(order):
         batch = torch.tensor(batch_vector(X, Y, parts[b], [0.0] * salt_len), dtype=torch.float32)
         trace.append((state, batch))
-        state = step(state, batch, torch.zeros(salt_len)).detach()
+        state = step(state, batch, *floats(t), torch.zeros(salt_len)).detach()
     return state, trace
 
 
@@ -182,7 +184,57 @@ def prepare(run: RunDir, cfg: RunConfig, progress=print, memory_gb: float | None
     felts_of = batch_source(run, cfg, X, Y, parts, master)
     commitments = [commitment(felts_of(b)) for b in range(len(parts))]
     write_json(run.dataset, {"batch_commitments": commitments, "root": commitment(commitments)})
+    if cfg.dp:  # every step's noise committed now, before any beacon round is chosen
+        from zkpot.prover import dp
+
+        root = dp.noise_root(master, len(parts) * cfg.epochs, layout.n_params, cfg.scale)
+        write_json(run.noise_root, dp.noise_root_doc(root, len(parts) * cfg.epochs))
+        progress(f"DP-SGD: clip {cfg.dp_clip}, noise multiplier {cfg.dp_noise}; the noise of all "
+                 f"{len(parts) * cfg.epochs} steps committed (root {root.hex()[:16]}…, {run.noise_root})")
     cfg.save(run.config)  # last: config.json marks a finished prepare; a killed one is redone from scratch
+
+
+def record_beacon(run: RunDir, chain: dict, round_: dict, attestations: list[dict]) -> None:
+    """A DP run's beacon (drand chain info, the round its challenges come from) and its witnesses' attestations
+    that the noise was committed before it, checked as a verifier will (signatures included) before any step:
+    RUN/beacon.json, the manifest's beacon section."""
+    from zkpot.spec import attestation, beacon
+    from zkpot.spec.errors import Rejected
+
+    root = read_json(run.noise_root)["noise_root"]
+    recorded = {"chain": chain, "round": round_, "attestations": attestations}
+    if run.beacon.exists():
+        if read_json(run.beacon) != recorded:
+            raise TrainError(f"{run.beacon}: this run's beacon round is recorded already (its steps may have used it): "
+                             "another round or attestation cannot replace it")
+        return
+    try:
+        chain_ = beacon.check_chain_info(chain)
+        got = beacon.check_round(chain_, round_)
+        for i, doc in enumerate(attestations):
+            attestation.check_attestation(doc, f"attestation {i}", "order")
+            s = doc["statement"]
+            if s["noise_root"] != root or s["chain"] != chain_.hash:
+                raise TrainError(f"attestation {i} is for noise root {s['noise_root'][:16]}… on chain {s['chain'][:16]}…, "
+                                 f"this run's is {root[:16]}… on {chain_.hash[:16]}…")
+            if got.round != s["after_round"] + 1:
+                raise TrainError(f"attestation {i} was signed after round {s['after_round']}: the challenges must come "
+                                 f"from round {s['after_round'] + 1}, not {got.round}")
+    except Rejected as e:
+        raise TrainError(f"beacon: {e.args[0]}") from None
+    write_json(run.beacon, recorded)
+
+
+def beacon_round(run: RunDir):
+    """The run's beacon round, checked again (as every read is)."""
+    from zkpot.spec import beacon
+
+    if not run.beacon.exists():
+        raise TrainError(f"{run.root}: a DP-SGD run's steps wait for their beacon round: give --beacon-chain and "
+                         f"--beacon-round (a drand round after the one your witnesses saw when attesting "
+                         f"{run.noise_root.name}), with their --attestation")
+    docs = read_json(run.beacon)
+    return beacon.check_round(beacon.check_chain_info(docs["chain"]), docs["round"])
 
 
 def _derive_into(cfg: RunConfig, module, layout: Layout, num_batches: int, onnx: Path, settings: Path) -> None:
@@ -309,22 +361,26 @@ def fixed_point_run(run: RunDir, on_step=lambda t, n: None) -> dict:
     S = cfg.steps_per_proof
     chunks = [order[c * S : (c + 1) * S] for c in range(len(order) // S)]
     felts_of = batch_source(run, cfg, X, Y, parts, master)
+    extra = dp_inputs(run, cfg, layout, master, len(order))
     state, _ = base_state_felts(run, cfg, layout, master)
     for c, steps in enumerate(chunks):
         if run.witness(c).exists():  # checked again: a kill can land between its rename and its checks
             w = read_json(run.witness(c), max_bytes=1 << 30)
         else:
             nsalt = to_felts(salt_values(salt_words(master, "state", c + 1), cfg.scale), cfg.scale)
-            batches = [felts_of(b) for _, b in steps]
-            pipeline.write_input(run.chunk_input(c), state, *batches, nsalt)
+            per_step = [[felts_of(b), *extra(c * S + i)] for i, (_, b) in enumerate(steps)]
+            pipeline.write_input(run.chunk_input(c), state, *[x for inputs in per_step for x in inputs], nsalt)
             w = pipeline.gen_witness(run.chunk_input(c), run.compiled, run.witness(c))
         try:
             _check_lookups(c, range(c * S, (c + 1) * S), w, settings, cfg)
             if w["inputs"][0] != state:
                 raise TrainError(f"chunk {c}: stored witness does not start from the previous chunk's state")
+            hashes = w["processed_inputs"]["poseidon_hash"]
             for i, (_, b) in enumerate(steps):
-                if w["processed_inputs"]["poseidon_hash"][1 + i] != committed[b]:
+                if hashes[batch_at(i, cfg.dp)] != committed[b]:
                     raise TrainError(f"chunk {c}: batch {b} does not hash to its commitment")
+                if cfg.dp and hashes[noise_at(i)] != extra.commitments[c * S + i]:
+                    raise TrainError(f"chunk {c}: step {c * S + i}'s noise does not hash to its commitment")
         except TrainError:
             run.witness(c).unlink()  # never leave a witness a resumed run would trust
             raise
@@ -336,16 +392,47 @@ def fixed_point_run(run: RunDir, on_step=lambda t, n: None) -> dict:
             run.witness(c).unlink()
             raise
         on_step((c + 1) * S, len(order))
-    return finish(run, cfg, layout, state, X, Y, parts, order)
+    return finish(run, cfg, layout, state, X, Y, parts, order, extra)
 
 
-def finish(run, cfg, layout, state, X, Y, parts, order) -> dict:
+def dp_inputs(run: RunDir, cfg: RunConfig, layout: Layout, master: bytes, steps: int):
+    """t -> step t's DP inputs (noise, challenge) as field elements; () for plain SGD. Its `commitments`: every
+    step's noise commitment, in step order."""
+    if not cfg.dp:
+        fn = lambda t: ()  # noqa: E731
+        fn.commitments = []
+        return fn
+    from zkpot.prover import dp
+
+    from zkpot.spec.beacon import commitment_root
+
+    round_ = beacon_round(run)
+    commitments = dp.noise_commitments(master, steps, layout.n_params, cfg.scale)
+    if commitment_root(commitments).hex() != read_json(run.noise_root)["noise_root"]:
+        raise TrainError(f"{run.noise_root}: not the root of this run's noise commitments (a file of another run?)")
+
+    def fn(t: int) -> tuple[list[str], list[str]]:
+        return (dp.noise_felts(master, t, layout.n_params, cfg.scale),
+                dp.challenge_felts(round_, commitments, t, layout.n_params, cfg.scale))
+
+    fn.commitments = commitments
+    return fn
+
+
+def finish(run, cfg, layout, state, X, Y, parts, order, extra=None) -> dict:
     """Write the trained model (private) and compare it with the float run of the same schedule."""
     P = layout.n_params
     fixed = torch.tensor([ezkl.felt_to_float(f, cfg.scale) for f in state[:P]], dtype=torch.float32)
     module = base_module(run, cfg, layout)
-    step = make_step(module, cfg.loss, layout, optimizer(cfg))
-    ref, _ = float_run(step, initial_state(layout, module), X, Y, parts, order)
+    if cfg.dp:  # the same noise in float: each step's v and r as values on the grid
+        from zkpot.models.dp import DP, make_dp_step
+        from zkpot.prover.dp import as_values
+
+        step = make_dp_step(module, cfg.loss, layout, optimizer(cfg), DP(cfg.dp_clip, cfg.dp_noise), cfg.scale)
+        floats = lambda t: [torch.tensor(as_values(f, cfg.scale)) for f in extra(t)]  # noqa: E731
+    else:
+        step, floats = make_step(module, cfg.loss, layout, optimizer(cfg)), lambda t: []
+    ref, _ = float_run(step, initial_state(layout, module), X, Y, parts, order, floats=floats)
     ref = ref[:P]
     with atomic_path(run.final_model, mode=0o600) as tmp:
         trained = unflatten(layout, fixed)  # the released model: the trained parameters and the frozen ones

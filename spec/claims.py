@@ -108,6 +108,23 @@ def check_shape(m: dict) -> None:
     need("manifest", bb is None or (isinstance(bb, dict) and set(bb) == {"sha256", "inputs", "outputs"}
                          and isinstance(bb["sha256"], str) and _int(bb["inputs"]) and _int(bb["outputs"])),
           "run.backbone must be null or {sha256, inputs, outputs}")
+    if "dp" in r:  # a DP-SGD run (spec/dp.py), its challenge from a beacon round
+        from zkpot.spec import dp
+
+        dp.check_shape(r["dp"])
+    beacon = m.get("beacon")
+    need("manifest", ("dp" in r) == (beacon is not None), "a DP-SGD run (run.dp) has a beacon section, and only it")
+    need("manifest", beacon is None or (isinstance(beacon, dict) and set(beacon) == {"chain", "round", "attestations"}
+                                        and all(isinstance(beacon[k], dict) for k in ("chain", "round"))
+                                        and isinstance(beacon["attestations"], list)),
+         "beacon must be {chain, round, attestations}: a drand chain's info, the round the challenges come from, "
+         "and witnesses' statements that the noise was committed before it")
+    if beacon is not None:
+        from zkpot.spec.attestation import MAX_ATTESTATIONS, check_shape as check_attestation_shape
+
+        need("manifest", len(beacon["attestations"]) <= MAX_ATTESTATIONS, f"beacon.attestations: at most {MAX_ATTESTATIONS}")
+        for i, doc in enumerate(beacon["attestations"]):
+            check_attestation_shape(doc, f"beacon.attestations[{i}]", "manifest")
     b = m["base"]
     need("manifest", isinstance(b.get("file"), str) and is_felt(b.get("commitment")) and isinstance(b.get("salt"), list)
           and len(b["salt"]) == SALT_WORDS and all(is_felt(x) for x in b["salt"]),
@@ -199,7 +216,7 @@ def check_run(m: dict, batches: list[str]) -> str:
     widths = [lay["features"], *(hidden if model["name"] == "mlp" else []), lay["label_width"]]
     if sum((a + 1) * b for a, b in zip(widths, widths[1:])) > MAX_PARAMS:  # (before any model is built)
         raise Rejected("run", f"the model the claims describe has more than {MAX_PARAMS} parameters")
-    trace_input = step_inputs(lay, r["steps_per_proof"])
+    trace_input = step_inputs(lay, r["steps_per_proof"], "dp" in r)
     if trace_input > MAX_TRACE_INPUT:
         raise Rejected("run", f"the step takes {trace_input} inputs, more than the {MAX_TRACE_INPUT} this verifier traces")
     b = r["bounds"]
@@ -209,4 +226,6 @@ def check_run(m: dict, batches: list[str]) -> str:
     return (f"{model['name']}{trains}, {r['loss']} loss, sgd lr {opt['lr']} (momentum {opt['momentum']}, weight decay "
             f"{opt['weight_decay']}), batch {r['batch_size']}, {r['steps_per_proof']} step(s) per proof, scale "
             f"{r['scale']}; each step clips its features to +-{b['features']} and every weight it returns to "
-            f"+-{b['weights']} (proved)")
+            f"+-{b['weights']} (proved)"
+            + (f"; DP-SGD: each example's gradient clipped to L2 norm {r['dp']['clip']}, Gaussian noise of std "
+               f"{r['dp']['noise']} x {r['dp']['clip']} on the sum (proved)" if "dp" in r else ""))

@@ -16,3 +16,8 @@ def is_felt(v) -> bool:
 
 def felt_to_int(felt_le_hex: str) -> int:
     return int.from_bytes(bytes.fromhex(felt_le_hex), "little")
+
+
+def int_to_felt(n: int) -> str:
+    """A field element from an integer (negatives wrap, as ezkl's quantization of a negative value does)."""
+    return (n % FIELD_MODULUS).to_bytes(32, "little").hex()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+from zkpot.spec import dp as dp_spec
 from zkpot.spec.protocol import SALT_WORDS
 
 
@@ -27,10 +28,39 @@ def batch_length(batch_size: int, features: int, label_width: int) -> int:
     return batch_size * (features + label_width) + SALT_WORDS
 
 
-def step_inputs(layout: dict, steps_per_proof: int) -> int:
-    """Values a chunk circuit takes: state_in, its batches, and the output state's fresh salt."""
-    return (state_length(param_count(layout["shapes"]), layout["momentum"]) + SALT_WORDS
-            + steps_per_proof * batch_length(layout["batch_size"], layout["features"], layout["label_width"]))
+def step_inputs(layout: dict, steps_per_proof: int, dp: bool = False) -> int:
+    """Values a chunk circuit takes: state_in, its batches (with a DP step's noise and challenge), and the
+    output state's fresh salt."""
+    n = param_count(layout["shapes"])
+    per_step = batch_length(layout["batch_size"], layout["features"], layout["label_width"])
+    if dp:
+        per_step += dp_spec.noise_length(n) + dp_spec.challenge_length(n)
+    return state_length(n, layout["momentum"]) + SALT_WORDS + steps_per_proof * per_step
+
+
+# A chunk proof's public instances, one hash per input then the output's:
+#   H(state_in), per step H(batch) [, H(noise), H(challenge) in a DP run], H(salt_out), H(state_out)
+def inputs_per_step(dp: bool) -> int:
+    return 3 if dp else 1
+
+
+def chunk_instances(steps_per_proof: int, dp: bool = False) -> int:
+    return steps_per_proof * inputs_per_step(dp) + 3
+
+
+def batch_at(i: int, dp: bool = False) -> int:
+    """Where step i's H(batch) is among its chunk proof's instances."""
+    return 1 + i * inputs_per_step(dp)
+
+
+def noise_at(i: int) -> int:
+    """(DP) where step i's noise commitment is."""
+    return batch_at(i, True) + 1
+
+
+def challenge_at(i: int) -> int:
+    """(DP) where step i's H(challenge) is."""
+    return batch_at(i, True) + 2
 
 
 def srs_bytes(k: int) -> int:

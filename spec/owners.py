@@ -40,15 +40,16 @@ def check_owner_shape(doc, where: str, check: str) -> None:
     field(doc["scheme"] == SCHEME, f"scheme must be {SCHEME!r}")
 
 
-def check_signed(doc: dict, where: str, check: str) -> bytes:
-    """The owner's proof of possession and its signature on the statement hold; returns its public key."""
+def check_signed(doc: dict, where: str, check: str, domain: bytes = P.OWNER_DOMAIN) -> bytes:
+    """The signer's proof of possession and its signature on the statement (under `domain`: an owner's, or a
+    witness's, spec/attestation.py) hold; returns its public key."""
     from py_ecc.bls import G2ProofOfPossession as bls
 
     pk = bytes.fromhex(doc["public_key"])
     if not bls.KeyValidate(pk):
         raise Rejected(check, f"{where}: public key is not a point of the G1 subgroup")
     check_possession([pk], [bytes.fromhex(doc["proof_of_possession"])], check)
-    message = signing_message(statement_bytes(doc["statement"]), P.OWNER_DOMAIN)
+    message = signing_message(statement_bytes(doc["statement"]), domain)
     if not bls.Verify(pk, message, bytes.fromhex(doc["signature"])):
         raise Rejected(check, f"{where}: the signature does not verify on the statement for key {pk.hex()[:16]}…")
     return pk

@@ -38,7 +38,7 @@ MANIFEST_KEYS = {
     "base": ("file", "commitment", "salt"), "final": ("commitment",), "dataset": ("file", "root"),
     "circuit": ("onnx", "settings", "vk"), "srs": ("file", "sha256", "logrows", "origin"),
 }
-MANIFEST_OPTIONAL = {"": ("fold",), "dataset": ("owners",)}
+MANIFEST_OPTIONAL = {"": ("fold", "beacon"), "run": ("dp",), "dataset": ("owners",)}
 CHUNK_KEYS = ("proof", "steps")
 
 # --- commitments -------------------------------------------------------------------------------
@@ -48,6 +48,7 @@ SALT_BITS = 24   # random bits per word: 6 x 24 = 144 bits, each word well insid
 # --- the circuit as a function of the claims ---------------------------------------------------
 # manifest.run fields the circuit depends on; nothing else (no data, no weights) enters settings.json
 CIRCUIT_CLAIMS = ("model", "loss", "optimizer", "layout", "steps_per_proof", "scale", "bounds", "frozen")
+DP_CIRCUIT_CLAIMS = ("clip", "noise")   # of run.dp (a DP-SGD run: spec/dp.py): the circuit's; run.dp.delta is the accountant's
 # run.layout lists the parameters that train (the committed state); run.frozen = {names, sha256}: every
 # other parameter of the model, a constant of the step graph with the base model's value; sha256 over
 # each one's [name, shape] as JSON then its float32 values little-endian (spec/weights.py)

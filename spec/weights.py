@@ -49,14 +49,21 @@ def frozen_weights(path: Path, m: dict, check: str, weights: dict | None = None)
 
 
 LORA = (".lora_a", ".lora_b")
+TRANSPOSED = "_T"   # an ONNX graph's (in x out) weight W (a MatMul's) takes its adapter as layer W_T
 
 
 def merge_adapters(state: dict[str, np.ndarray], layers: list[str]) -> dict[str, np.ndarray]:
-    """A state dict with low-rank adapters as the plain model's: W + B A for each adapted layer.
-    Fixed-point values (multiples of 2^-scale, small) multiply and add exactly in float64, so the only
-    rounding is the final one to float32: anyone merging the same state gets the same bytes."""
+    """A state dict with low-rank adapters as the plain model's: W + B A for each adapted layer LAYER whose
+    weight LAYER.weight is (out x in) (a Linear's); W + (B A)^T for a layer W_T beside an (in x out) weight W
+    (an ONNX graph's MatMul by W: models/onnx_graph.py). Fixed-point values (multiples of 2^-scale, small)
+    multiply and add exactly in float64, so the only rounding is the final one to float32: anyone merging the
+    same state gets the same bytes."""
     out = {k: v for k, v in state.items() if not k.endswith(LORA)}
     for layer in layers:
         a, b = state[f"{layer}.lora_a"].astype(np.float64), state[f"{layer}.lora_b"].astype(np.float64)
-        out[f"{layer}.weight"] = (np.asarray(state[f"{layer}.weight"], np.float64) + b @ a).astype(np.float32)
+        if f"{layer}.weight" in state or not layer.endswith(TRANSPOSED):
+            name, delta = f"{layer}.weight", b @ a
+        else:
+            name, delta = layer.removesuffix(TRANSPOSED), (b @ a).T
+        out[name] = (np.asarray(state[name], np.float64) + delta).astype(np.float32)
     return out

@@ -3,9 +3,9 @@ summed, Gaussian noise SIGMA * C * z from committed uniforms v mixed with a publ
 
 In float: the step equals plain torch looping over the examples (and opacus's per-sample clipping), clipping clips,
 and z is a standard normal whatever v is. In ezkl: the step of the tests' small logistic regression compiles with
-its lookup table computed from the claims, its mock prover passes (also for inputs far outside the claims), its
-fixed point is within 8 quanta of float, and the noise transform is, value for value, the fixed-point model below
-(from which the accountant of a later slice will take its exact distribution)."""
+its lookup table computed from the claims, its mock prover passes (also for inputs far outside the claims), and
+its fixed point is within 8 quanta of float. The noise transform's exact fixed point and distribution, and ε:
+tests/test_dp_noise.py."""
 from __future__ import annotations
 
 import copy
@@ -23,7 +23,7 @@ from zkpot.circuits import derive, pipeline
 from zkpot.models import dp as D
 from zkpot.models import zoo
 from zkpot.models.losses import encode_labels
-from zkpot.models.step import Optimizer, export, export_chunk, layout_of, make_step
+from zkpot.models.step import Optimizer, export_chunk, layout_of, make_step
 from zkpot.prover.config import RunConfig
 from zkpot.prover.train import frozen_claims
 from zkpot.spec import lookups
@@ -55,12 +55,41 @@ def flat_inputs(module, layout, x, y, v, r):
 
 
 def box_muller(v, r, scale=SCALE):
-    """z from v and r as the issue states it, in float64 numpy (not models/dp.py's code): u = frac(v + r),
-    z = sqrt(-2 ln(1 - u1)) cos(2 pi u2), 1 - u1 guarded at one quantum."""
-    q = 2.0 ** -scale
+    """z from v and r as docs/dp.md states it, in float64 numpy (not models/dp.py's code): u = frac(v + r); per
+    normal, W words a_i and an angle b; zero_i = [a_i < 2^-scale / 2], prefix_1 = 1, prefix_{i+1} = prefix_i zero_i;
+    k = sum_{i >= 2} prefix_i, w = max(sum_i prefix_i a_i, 2^-scale); z = sqrt(2 (k ln S - ln w)) cos(2 pi b)."""
+    q, W = 2.0 ** -scale, D.WORDS
     u = np.mod(np.clip(v, 0, 1 - q) + np.clip(r, 0, 1 - q), 1.0)
-    n = len(u) // 2
-    return np.sqrt(-2 * np.log(np.maximum(1 - u[:n], q))) * np.cos(2 * np.pi * u[n:])
+    n = len(u) // (W + 1)
+    words = u[: W * n].reshape(W, n)
+    prefix = np.cumprod(np.vstack([np.ones(n), words[:-1] < q / 2]), axis=0)
+    k, w = prefix[1:].sum(axis=0), np.maximum((prefix * words).sum(axis=0), q)
+    return np.sqrt(2 * (k * np.log(2.0 ** scale) - np.log(w))) * np.cos(2 * np.pi * u[W * n :])
+
+
+def noise_reference(v, r, sigma_c, scale=SCALE):
+    """What a step adds, as docs/dp.md states it: SIGMA C z from the first (W+1)P uniforms, plus the dither
+    frac(v + r) - 1/2 of the last P."""
+    q, cut = 2.0 ** -scale, (D.WORDS + 1) * (len(v) // D.UNIFORMS_PER_PARAM)
+    dither = np.mod(np.clip(v[cut:], 0, 1 - q) + np.clip(r[cut:], 0, 1 - q), 1.0) - 0.5
+    return sigma_c * box_muller(v[:cut], r[:cut], scale) + dither
+
+
+def quiet_uniforms(layout) -> np.ndarray:
+    """v (with r = v) that make the dither 0: u = 1/2 in the dither's places (the rest 0)."""
+    v = np.zeros(D.uniforms(layout))
+    v[(D.WORDS + 1) * layout.n_params :] = 0.25
+    return v
+
+
+def guarded_factor(norm: float, C: float, n_params: int, scale: int = SCALE) -> float:
+    """The clip factor as docs/dp.md states it (not models/dp.py's code): min(1, C / |g|) made safe against the
+    prover's rounding, relu(1 / max(t, 1) - q [t > 1]) with t = (|g| + slack) (1/C + q/2)."""
+    from zkpot.spec.dp import norm_slack
+
+    q = 2.0 ** -scale
+    t = (norm + norm_slack(C, n_params, scale)) * (1 / C + q / 2)
+    return max(0.0, 1 / max(t, 1.0) - (q if t > 1 else 0.0))
 
 
 # --- (a) in float, the step is DP-SGD ----------------------------------------------------------------------------
@@ -91,8 +120,8 @@ def test_the_step_is_a_per_example_loop_in_plain_torch(name, loss, out, momentum
             TORCH_LOSS[loss](ref(x[i : i + 1]), y[i : i + 1]).backward()
             g = torch.cat([p.grad.reshape(-1) for p in params]).double()
             clipped_any |= bool(g.norm() > C)
-            total = total + g * min(1.0, C / g.norm().item())
-        noisy = (total + SIGMA * C * torch.from_numpy(box_muller(v, r))) / layout.batch_size
+            total = total + g * guarded_factor(g.norm().item(), C, layout.n_params)
+        noisy = (total + torch.from_numpy(noise_reference(v, r, SIGMA * C))) / layout.batch_size
         at = 0
         for p in params:
             p.grad = noisy[at : at + p.numel()].reshape(p.shape).float()
@@ -106,51 +135,73 @@ def test_the_step_is_a_per_example_loop_in_plain_torch(name, loss, out, momentum
 
 @pytest.mark.parametrize("name, loss, out", [("logreg", "bce", 1), ("mlp", "ce", 3), ("mlp", "mse", 2)])
 def test_the_step_is_opacus_per_sample_clipping(name, loss, out):
-    """opacus 1.6's GradSampleModule and DPOptimizer on the same model, data and C, zero noise: the same update."""
+    """opacus 1.6's GradSampleModule and DPOptimizer on the same model, data and C: its sum of per-sample clipped
+    gradients is our per-example gradients clipped by clip_rows without the fixed-point guard (slack 0), and the
+    step's update, with C so large that nothing clips, is opacus's."""
     opacus = pytest.importorskip("opacus")
     from opacus.optimizers import DPOptimizer
 
-    C, lr = 0.3, 0.5
+    lr = 0.5
     module, layout, x, y = setup_model(name, loss, out, seed=2)
-    gsm = opacus.GradSampleModule(copy.deepcopy(module), loss_reduction="mean")
-    opt = DPOptimizer(torch.optim.SGD(gsm.parameters(), lr=lr), noise_multiplier=0.0, max_grad_norm=C,
-                      expected_batch_size=layout.batch_size, loss_reduction="mean")
-    opt.zero_grad()
-    TORCH_LOSS[loss](gsm(x), y).backward()
-    norms = torch.stack([p.grad_sample.reshape(layout.batch_size, -1).norm(dim=1) ** 2 for p in gsm.parameters()]).sum(0).sqrt()
-    assert (norms > C).any()   # opacus clips here too
-    opt.step()
-    want = torch.cat([p.detach().reshape(-1) for p in gsm.parameters()])
-
-    step = D.make_dp_step(module, loss, layout, Optimizer(lr=lr), D.DP(clip=C, noise=0.0), SCALE)
-    v = np.zeros(D.uniforms(layout))
+    for C in (0.3, 1e3):
+        gsm = opacus.GradSampleModule(copy.deepcopy(module), loss_reduction="sum")
+        opt = DPOptimizer(torch.optim.SGD(gsm.parameters(), lr=lr), noise_multiplier=0.0, max_grad_norm=C,
+                          expected_batch_size=layout.batch_size, loss_reduction="sum")
+        opt.zero_grad()
+        per_example_mean = out if loss == "mse" else 1   # (an example's mse is the mean over its outputs)
+        (TORCH_LOSS[loss](gsm(x), y, reduction="sum") / per_example_mean).backward()
+        norms = torch.stack([p.grad_sample.reshape(layout.batch_size, -1).norm(dim=1) ** 2 for p in gsm.parameters()]).sum(0).sqrt()
+        assert bool((norms > C).any()) == (C < 1)   # opacus clips at the small C, not at the large one
+        opt.clip_and_accumulate()
+        theirs = torch.cat([p.summed_grad.reshape(-1) for p in gsm.parameters()])
+        params = {n: p.detach() for n, p in module.named_parameters()}
+        ours = D.clip_rows(D.per_example_gradients(D.loss_of(module, loss, layout), layout, params, x, y), C).sum(0)
+        torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
+    w = torch.cat([p.detach().reshape(-1) for p in module.parameters()])
+    want = w - lr * theirs / layout.batch_size   # SGD on the mean of the (unclipped) per-sample gradients
+    step = D.make_dp_step(module, loss, layout, Optimizer(lr=lr), D.DP(clip=1e3, noise=0.0), SCALE)
+    v = quiet_uniforms(layout)
     new = step(*flat_inputs(module, layout, x, y, v, v))
     torch.testing.assert_close(new[: layout.n_params], want, rtol=1e-5, atol=1e-5)
 
 
 # --- (b) clipping clips ------------------------------------------------------------------------------------------
 
-def test_an_example_with_a_huge_gradient_contributes_exactly_C():
-    """A batch of one: what the step subtracts (times B / lr, no noise) is the example's clipped gradient. A huge
-    one (features 1e3) contributes norm C exactly, in its own direction; a small one (norm < C) is not scaled up."""
+@pytest.mark.parametrize("scale", [8, 12])
+def test_a_clipped_example_contributes_at_most_C(scale):
+    """A batch of one: what the step subtracts (times B / lr, no noise) is the example's clipped gradient. A large
+    one contributes at most C, in its own direction, less the guard's relative loss of about 2^-scale |g| / C
+    (docs/dp.md): 3% for |g| = 10 C at scale 8, 0.3% at scale 12; one larger than C 2^scale contributes
+    nothing (never more than C); a small one (norm below C less the guard's slack) is not scaled at all."""
     C, lr = 0.7, 0.25
     module, layout, _, y = setup_model("logreg", "bce", 1, batch_size=1)
-    step = D.make_dp_step(module, "bce", layout, Optimizer(lr=lr), D.DP(clip=C, noise=0.0), SCALE)
-    zero = np.zeros(D.uniforms(layout))
+    step = D.make_dp_step(module, "bce", layout, Optimizer(lr=lr), D.DP(clip=C, noise=0.0), scale)
+    zero = quiet_uniforms(layout)
     w = torch.cat([p.detach().reshape(-1) for p in module.parameters()])
-    for scale_x, clipped in ((1e3, True), (1e-3, False)):
+    seen = set()
+    for scale_x in (1e3, 1.0, 1e-3):
         x = torch.full((1, 5), scale_x) * torch.tensor([1.0, -2.0, 0.5, 3.0, -1.0])
         contribution = (w - step(*flat_inputs(module, layout, x, y, zero, zero))[: layout.n_params]) / lr
         module.zero_grad()
         F.binary_cross_entropy_with_logits(module(x), y).backward()
         g = torch.cat([p.grad.reshape(-1) for p in module.parameters()])
-        if clipped:
-            assert g.norm() > 100 * C
-            torch.testing.assert_close(contribution.norm(), torch.tensor(C), rtol=1e-5, atol=0)
-            torch.testing.assert_close(contribution / C, g / g.norm(), rtol=1e-4, atol=1e-6)
+        ratio = float(g.norm() / C)
+        assert contribution.norm() <= C
+        seen.add("huge" if ratio > 2 ** scale else "clipped" if ratio > 1 else "small")
+        if ratio > 2 ** scale:
+            assert contribution.norm() == 0
+        elif ratio > 1:
+            assert contribution.norm() >= C * (1 - 1.5 * ratio * 2.0 ** -scale) - dp_slack(C, layout, scale)
+            torch.testing.assert_close(contribution / contribution.norm(), g / g.norm(), rtol=1e-4, atol=1e-6)
         else:
-            assert g.norm() < C
             torch.testing.assert_close(contribution, g, rtol=1e-5, atol=1e-7)
+    assert seen == {"huge", "clipped", "small"} if scale == 8 else seen >= {"clipped", "small"}
+
+
+def dp_slack(C, layout, scale):
+    from zkpot.spec.dp import norm_slack
+
+    return norm_slack(C, layout.n_params, scale)
 
 
 def test_clip_rows_bounds_every_row_by_C():
@@ -159,29 +210,39 @@ def test_clip_rows_bounds_every_row_by_C():
     torch.testing.assert_close(out.norm(dim=1), torch.tensor([1.0, 0.5, 0.0, 1.0]))
     torch.testing.assert_close(out[0], torch.tensor([0.6, 0.8]))
     assert torch.equal(out[1], g[1]) and torch.equal(out[2], g[2])   # factor exactly 1 below C (reciprocal of 1)
+    guarded = D.clip_rows(g, 1.0, slack=0.25, q=Q)   # with the fixed-point guard: never above C, unscaled below
+    assert (guarded.norm(dim=1) <= 1.0).all() and torch.equal(guarded[1], g[1]) and torch.equal(guarded[2], g[2])
 
 
 # --- (c) the noise has the claimed std ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("secret", ["uniform", "constant"])
 def test_z_is_standard_normal_whatever_v_is(secret):
-    """Over 400,000 draws, z's mean is 0, its std 1 (sqrt(1 - 2^-scale) with the tail cut at one quantum) and
-    P(|z| < 1) the normal's 0.6827, within sampling error: with v uniform and r fixed, and with v fixed (a
-    trainer's choice) and r uniform (the challenge)."""
-    n, rng = 400_000, np.random.default_rng(3)
-    draws = rng.random((2, 2 * n))
-    v, r = (draws[0], np.full(2 * n, 0.3712)) if secret == "uniform" else (np.full(2 * n, 0.8137), draws[1])
+    """Over 400,000 draws, z's mean is 0, its std 1 and P(|z| < 1) the normal's 0.6827, within sampling error:
+    with v uniform and r fixed, and with v fixed (a trainer's choice) and r uniform (the challenge). Words drawn
+    near 0 (so that u1 takes its later words) are checked too."""
+    n, rng, U = 400_000, np.random.default_rng(3), D.WORDS + 1
+    draws = rng.random((2, U * n))
+    v, r = (draws[0], np.full(U * n, 0.3712)) if secret == "uniform" else (np.full(U * n, 0.8137), draws[1])
     z = D.gaussian(torch.tensor(v), torch.tensor(r), SCALE).numpy()
     assert z.shape == (n,) and np.isfinite(z).all()
     assert abs(z.mean()) < 0.01
     assert abs(z.std() - 1.0) < 0.01
     assert abs(np.mean(np.abs(z) < 1) - 0.6827) < 0.005
     np.testing.assert_allclose(z, box_muller(v, r), atol=1e-6)
+    tail = np.zeros(U * 1000)                          # on the grid: j leading zero words, then m / S
+    lead = np.arange(1000) % (D.WORDS + 1)
+    for i in range(D.WORDS):
+        tail[i * 1000 : (i + 1) * 1000] = np.where(lead > i, 0.0, rng.integers(1, 256, 1000) * Q)
+    tail[D.WORDS * 1000 :] = rng.integers(0, 256, 1000) * Q
+    zt = D.gaussian(torch.tensor(tail), torch.zeros(U * 1000, dtype=torch.float64), SCALE).numpy()
+    np.testing.assert_allclose(zt, box_muller(tail, np.zeros(U * 1000)), atol=1e-9)
+    assert np.abs(zt).max() > 8 and np.abs(zt).max() <= math.sqrt(2 * D.WORDS * math.log(256)) + 1e-9
 
 
 def test_the_noise_added_is_sigma_C_z():
-    """The step with noise minus the step without, times -B / lr, is SIGMA * C * z(v, r) on every parameter; v
-    outside [0, 1) counts as clamped to the grid's unit interval."""
+    """The step with noise minus the step without (SIGMA = 0: the dither alone), times -B / lr, is SIGMA * C * z(v, r)
+    on every parameter; v outside [0, 1) counts as clamped to the grid's unit interval."""
     C, SIGMA, lr = 1.5, 1.1, 0.5
     module, layout, x, y = setup_model("mlp", "bce", 1)
     rng = np.random.default_rng(4)
@@ -191,30 +252,13 @@ def test_the_noise_added_is_sigma_C_z():
     quiet = D.make_dp_step(module, "bce", layout, Optimizer(lr=lr), D.DP(C, 0.0), SCALE)
     added = (quiet(*flat_inputs(module, layout, x, y, v, r)) - noisy(*flat_inputs(module, layout, x, y, v, r)))
     added = added[: layout.n_params] * layout.batch_size / lr
-    z = box_muller(v, r)
+    cut = (D.WORDS + 1) * layout.n_params
+    z = box_muller(v[:cut], r[:cut])
     assert np.abs(z).max() > 0.5 and len(z) == layout.n_params
     np.testing.assert_allclose(added.numpy(), SIGMA * C * z, atol=2e-5)
 
 
-# --- (d, e) the circuit ------------------------------------------------------------------------------------------
-
-def fixed_point_z(k1: np.ndarray, k2: np.ndarray, scale: int = SCALE) -> np.ndarray:
-    """The integer z * 2^scale the circuit computes from u = frac(v + r) = (k1, k2) / 2^scale (ezkl 22.3, honest
-    rounding: Rust's f64::round, half away from zero; docs/dp.md):
-
-        L = round(S ln((S - k1) / S))        Ln lookup at input scale S = 2^scale
-        R = round(sqrt(S * (-2 L)))          sqrt (a witness checked to be the optimum)
-        A = round(round(2 pi S) * k2 / S)    the constant 2 pi at the param scale, the product rescaled
-        K = round(S cos(A / S))              Cos lookup
-        z = round(R * K / S)                 the product rescaled"""
-    S = 2 ** scale
-    rnd = lambda t: np.sign(t) * np.floor(np.abs(t) + 0.5)
-    L = rnd(S * np.log((S - k1) / S))
-    R = rnd(np.sqrt(S * (-2 * L)))
-    A = rnd(rnd(2 * math.pi * S) * k2 / S)
-    K = rnd(S * np.cos(A / S))
-    return rnd(R * K / S).astype(np.int64)
-
+# --- (d) the circuit (its noise exactly: tests/test_dp_noise.py) ------------------------------------------------------
 
 def settings_as_derived(onnx: Path, samples: Path, out: Path, domains: bool) -> dict:
     """circuits/derive.settings_for's procedure on our own samples (a DP run has no claims in the manifest yet):
@@ -328,39 +372,6 @@ def test_rows_of_the_dp_step_beside_the_plain_step(small_run):
               f"{ra['decomp_legs']}, lookup table {ra['lookup_range']}, lookups "
               f"{sorted(k for lookup in s['required_lookups'] for k in lookup)}")
     assert small_run["dp"]["num_rows"] > small_run["sgd"]["num_rows"]
-
-
-def test_the_circuit_noise_is_the_fixed_point_model(tmp_path):
-    """The noise transform compiled alone, fed every u1 and every u2 of the grid (256 normals): ezkl's witness is
-    fixed_point_z value for value (and its mock prover passes), so that model is what the circuit adds; over the
-    65,536 equally likely (u1, u2) its std is 1 within 0.01, it has mean 0 exactly, and its support is bounded
-    (|z| <= sqrt(2 ln 2^scale))."""
-    S, n = 2 ** SCALE, 2 ** SCALE
-    export(lambda v, r: D.gaussian(v, r, SCALE), (torch.zeros(2 * n), torch.zeros(2 * n)), ["v", "r"], "z",
-           tmp_path / "g.onnx", SCALE, domains=True)
-    rng = np.random.default_rng(7)
-    k1, k2 = rng.permutation(n), rng.permutation(n)
-    r = rng.integers(0, S, 2 * n)
-    v = (np.concatenate([k1, k2]) - r) % S    # frac(v + r) = k: the challenge mixed in
-    pipeline.write_input(tmp_path / "in.json", (v * Q).tolist(), (r * Q).tolist())
-    pipeline.gen_settings(tmp_path / "g.onnx", tmp_path / "s.json", SCALE)
-    s = pipeline.calibrate(tmp_path / "in.json", tmp_path / "g.onnx", tmp_path / "s.json", SCALE)
-    lo, hi = lookups.table_range(s["required_lookups"], SCALE, domains=True)
-    assert (lo, hi) == (0, math.ceil(2 * math.pi * S))   # Ln's [1, S] and Cos's [0, 2 pi S], at scale S
-    pipeline.set_lookup_table(tmp_path / "s.json", (lo, hi), max(s["run_args"]["logrows"], math.ceil(math.log2(hi - lo + 65))))
-    pipeline.compile_circuit(tmp_path / "g.onnx", tmp_path / "s.json", tmp_path / "g.ezkl")
-    w = pipeline.gen_witness(tmp_path / "in.json", tmp_path / "g.ezkl", tmp_path / "w.json")
-    assert ezkl.mock(str(tmp_path / "w.json"), str(tmp_path / "g.ezkl"))
-    got = np.array([round(float(t) * S) for t in w["pretty_elements"]["rescaled_outputs"][0]])
-    np.testing.assert_array_equal(got, fixed_point_z(k1, k2))
-    print(f"\nnoise block alone: {s['num_rows']} rows for {n} normals ({s['num_rows'] / n:.0f} per normal)")
-
-    a, b = np.meshgrid(np.arange(S), np.arange(S))
-    z = fixed_point_z(a.ravel(), b.ravel()) / S
-    print(f"fixed-point z over all {z.size} (u1, u2): mean {z.mean():.6f}, std {z.std():.5f}, "
-          f"support [{z.min()}, {z.max()}], {len(np.unique(z))} values")
-    assert abs(z.std() - 1) < 0.01 and abs(z.mean()) < 1e-3
-    assert np.abs(z).max() <= math.sqrt(2 * math.log(S)) + Q
 
 
 def test_lookup_domains_are_exact_and_only_for_dp():

@@ -11,6 +11,7 @@ from tests.chain import Chain, abi_args, require_solc, selector
 from tests.test_decider import G2, S_G2, acc
 from zkpot.prover.evm import WRAPPER, compile_contract
 from zkpot.spec.fold_plan import ACC_INSTANCES, plan, run_instances
+from zkpot.spec.layout import chunk_instances
 from zkpot.verifier.prove import unfold
 
 S = 2  # SGD steps per chunk proof
@@ -85,7 +86,7 @@ def test_the_contract_walks_the_verifiers_tree(evm, chunks, fan_in):
     addr = deploy(chunks, fan_in)
     levels = plan(chunks, fan_in)
     positions = [f"{i:064x}" for i in range(run_instances(chunks, fan_in, S + 3))]
-    leaves, accs = unfold(positions, [[{"children": g} for g in level] for level in levels], S)
+    leaves, accs = unfold(positions, [[{"children": g} for g in level] for level in levels], chunk_instances(S))
     assert call(chain, addr, "instanceCount()") == len(positions)
     assert [call(chain, addr, "leafAt(uint256)", c) for c in range(chunks)] == [int(x[0], 16) for x in leaves]
     assert [call(chain, addr, "innerAccAt(uint256)", a) for a in range(len(accs) - 1)] == [int(x[0], 16) for x in accs[1:]]
@@ -117,7 +118,7 @@ def test_the_run_claims_are_checked_in_a_deep_tree(evm):
     chain, deploy = evm
     addr = deploy(5, 2)
     good = run_instances_of(5, 2)
-    leaves, _ = unfold(good, [[{"children": g} for g in level] for level in plan(5, 2)], S)
+    leaves, _ = unfold(good, [[{"children": g} for g in level] for level in plan(5, 2)], chunk_instances(S))
     at = {h: i for i, h in enumerate(good)}
     for name, index in [("base", at[leaves[0][0]]), ("chain", at[leaves[3][0]]), ("schedule", at[leaves[4][1]]),
                         ("final", at[leaves[4][-1]])]:

@@ -178,6 +178,19 @@ def test_adapter_run_verifies_and_moves_only_the_adapter(run_lora):
         assert np.array_equal(final[n], base[n]), n
 
 
+def test_a_built_in_models_adapter_that_does_not_start_at_zero_is_rejected_at_base(run_lora, tmp_path):
+    """B != 0 in the published base: the run would start at W + B A, not at the base model. Caught at `base` by the
+    adapter check itself, before any commitment is compared (its own message), whatever proofs follow."""
+    public = tmp_path / "public"
+    shutil.copytree(run_lora.public, public)
+    base = load_file(str(public / "base_model.safetensors"))
+    base["net.0.lora_b"] = base["net.0.lora_b"] + _one_hot(base["net.0.lora_b"], 0)
+    save_file(base, str(public / "base_model.safetensors"))
+    rehash(public)
+    report = verify_bundle(public, allow_insecure_dev_srs=True)
+    assert [(f.check, "is not zero" in f.args[0]) for f in report.failures][:1] == [("base", True)]
+
+
 @pytest.mark.parametrize("rank", [2, 3])
 def test_an_adapter_of_another_rank(run_lora, tmp_path, rank):
     """The claims name another rank (layout shapes adjusted to it, or not): the step the claims

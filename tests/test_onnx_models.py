@@ -20,7 +20,7 @@ from tests.conftest import edit_manifest, rehash
 from tests.test_cli import zkpot
 from zkpot.circuits import derive, pipeline
 from zkpot.models import onnx_graph
-from zkpot.models.step import Optimizer, make_step
+from zkpot.models.step import Optimizer, make_step, unflatten
 from zkpot.prover.config import RunConfig, resolve_model
 from zkpot.prover.preregister import claims_of
 from zkpot.prover.run import RunDir
@@ -201,8 +201,9 @@ def zoo_module(claims, frozen):
     return module
 
 
-@pytest.mark.parametrize("name,tuning", [(name, {}) for name in ZOO] + [("tabular", {"lora_rank": 1, "train": "*.lora_*"})],
-                         ids=list(ZOO) + ["tabular-lora"])
+@pytest.mark.parametrize("name,tuning", [(name, {}) for name in ZOO] + [(name, {"lora_rank": 1, "train": "*.lora_*"})
+                                                                          for name in ("tabular", "attention")],
+                         ids=list(ZOO) + ["tabular-lora", "attention-lora"])
 def test_each_lowering_proves_in_fixed_point_as_in_float(name, tuning, tmp_path):
     """The step of each model traced from its graph (the verifier's derivation), laid out by ezkl, run as a
     witness on a public sample and checked by ezkl's mock prover; the fixed-point state it computes is float
@@ -233,9 +234,16 @@ def test_each_lowering_proves_in_fixed_point_as_in_float(name, tuning, tmp_path)
     assert ezkl.mock(str(tmp_path / "witness.json"), str(compiled))
     scale = claims["scale"]
     fixed = np.array([ezkl.felt_to_float(f, scale) for f in witness["outputs"][0]])
-    if tuning:   # adapters beside the Gemm weights (the rest frozen at the graph's values): as the claims build it
-        module = zoo_module(claims, frozen)
-        assert [n for n in layout.names] == ["fc1.lora_a", "fc1.lora_b", "fc2.lora_a", "fc2.lora_b"]
+    if tuning:   # adapters beside the Gemm weights, and the attention's MatMul weights (q, k, v: layers WEIGHT_T)
+        module = zoo_module(claims, frozen)   # (the rest frozen at the graph's values): as the claims build it
+        assert sorted(layout.names) == sorted(f"{x}.{ab}" for x in module.adaptable() for ab in ("lora_a", "lora_b"))
+        assert len(layout.names) == {"tabular": 4, "attention": 8}[name], layout.names
+        moved = unflatten(layout, torch.tensor(fixed[: layout.n_params], dtype=torch.float32))
+        start = unflatten(layout, torch.tensor(one[0][: layout.n_params], dtype=torch.float32))
+        # in fixed point as in float: A does not move (its gradient is zero while B is), B moves from zero (by less
+        # than a quantum, in one step, where the gradient is small: the attention's q)
+        assert all((moved[k] - v).abs().max() <= 2 ** -(scale + 1) for k, v in start.items() if k.endswith(".lora_a"))
+        assert any(moved[k].any() for k in start if k.endswith(".lora_b")), moved
     step = make_step(module, loss, layout, Optimizer(lr=0.25))
     state, batch, salt = (torch.tensor(v, dtype=torch.float32) for v in one)
     with torch.no_grad():

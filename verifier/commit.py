@@ -5,6 +5,7 @@ from __future__ import annotations
 import ezkl
 
 from zkpot.spec.errors import Rejected
+from zkpot.spec.layout import batch_at
 from zkpot.verifier.owners import check_owners
 from zkpot.verifier.read import Bundle
 from zkpot.verifier.report import Report
@@ -51,7 +52,7 @@ def check_claims(m: dict, instances: list[list[str]], batches: list[str], base: 
         fail("schedule", "manifest order differs from the order the public seed gives")
     for c, steps in enumerate(expected[: len(instances)]):
         for i, (e, b) in enumerate(steps):
-            if instances[c][1 + i] != batches[b]:
+            if instances[c][batch_at(i, "dp" in m["run"])] != batches[b]:
                 fail("schedule", f"step {i} uses a batch other than committed batch {b} (epoch {e})", c)
     if len(report.failures) == before:
         report.passed.append(("schedule", f"{m['run']['epochs']} epochs x {len(batches)} committed batches, public order"))

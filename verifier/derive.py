@@ -40,6 +40,8 @@ def derive_circuit(b: Bundle, what: str, bind: bool, report: Report, say) -> Der
                                         "values are the ones the claims name (sha256)"))
     if c["model"]["name"] == P.ONNX_MODEL:
         check_graph(b, c["model"]["graph"], report)
+    if c["model"].get("adapters"):
+        check_adapters_start_at_zero(b, c["model"]["adapters"]["layers"], report)
     if c["model"]["name"] in P.DERIVABLE_MODELS:
         say("deriving the circuit from the claims (traced, calibrated and set up once per circuit; cached)")
         onnx = derived("run", "cannot trace the step the manifest describes", derive.derived_onnx, c, frozen)
@@ -104,6 +106,20 @@ def check_graph(b: Bundle, digest: str, report: Report) -> None:
                                f"base commitment is not of the published model")
     report.passed.append(("graph", f"{P.BASE_GRAPH} (sha256 {digest[:16]}…, {len(module.nodes)} nodes) is the graph "
                                    f"the claims name; {b.m['base']['file']} holds its {len(graph)} initializers"))
+
+
+def check_adapters_start_at_zero(b: Bundle, layers: list[str], report: Report) -> None:
+    """Every adapter's B is zero in the published base model: the adapted model starts as the base's own W (from
+    B != 0 it would start at W + B A, another model, and every step could be proved from there)."""
+    base = load_weights(b.path(b.m["base"]["file"]), "base")
+    for layer in layers:
+        name = f"{layer}.lora_b"
+        if name not in base:
+            raise Rejected("base", f"{b.m['base']['file']} has no {name}: the claims name an adapter on {layer}")
+        if base[name].any():
+            raise Rejected("base", f"{b.m['base']['file']}: adapter {name} is not zero: the run does not start from "
+                                   "the base model (an adapter starts at B = 0)")
+    report.passed.append(("base", f"{len(layers)} adapter(s) start at B = 0: the run starts from the base model"))
 
 
 def derived(check: str, what: str, fn, *args, traced: bool = True):

@@ -6,6 +6,7 @@ from zkpot.circuits import pipeline
 from zkpot.spec.bundle import path_in
 from zkpot.spec.errors import CannotCheck, Rejected
 from zkpot.spec.fold_plan import ACC_INSTANCES, check_recorded, logrows_for, plan
+from zkpot.spec.layout import chunk_instances
 from zkpot.spec.proofs import read_instances
 from zkpot.verifier.derive import Derived, check_vk
 from zkpot.verifier.read import Bundle, full_srs_of, run_node
@@ -35,7 +36,7 @@ def verify_proofs(b: Bundle, d: Derived, deep: bool, bind: bool, report: Report,
 
 
 def verify_chunks(b: Bundle, d: Derived, report: Report, on_proof) -> list[list[str]]:
-    S = b.m["run"]["steps_per_proof"]
+    S, width = b.m["run"]["steps_per_proof"], chunk_instances(b.m["run"]["steps_per_proof"], "dp" in b.m["run"])
     names = [c["proof"] for c in b.m["chunks"]]
     b.check(names)
     check_vk(d.vk, d.logrows, "proofs")
@@ -43,12 +44,12 @@ def verify_chunks(b: Bundle, d: Derived, report: Report, on_proof) -> list[list[
     for c, name in enumerate(names):
         try:
             proof = b.path(name)
-            instances.append(read_instances(proof, "proofs", S + 3, c))
+            instances.append(read_instances(proof, "proofs", width, c))
             if not pipeline.verify(proof, d.settings, d.vk, srs_file):
                 report.failures.append(Rejected("proofs", "proof does not verify against the vk", c))
         except Rejected as e:
             report.failures.append(e)
-            instances.append([None] * (S + 3))
+            instances.append([None] * width)
         on_proof(c + 1, len(names))
     if not any(f.check == "proofs" for f in report.failures):
         report.passed.append(("proofs", f"{len(instances)} proofs of {S} step(s) verify against the derived vk"))
@@ -78,7 +79,7 @@ def verify_fold(b: Bundle, d: Derived, bind: bool, report: Report, say) -> list[
     if not pipeline.verify_aggr(b.path(top["proof"]), vk, int(top["logrows"]), srs_file):
         raise Rejected("fold", "the run proof does not verify against the aggregation vk")
     instances = read_instances(b.path(top["proof"]), "fold")
-    leaves, accs = unfold(instances, levels, int(b.m["run"]["steps_per_proof"]))
+    leaves, accs = unfold(instances, levels, chunk_instances(int(b.m["run"]["steps_per_proof"]), "dp" in b.m["run"]))
     from zkpot.verifier import decider  # (py_ecc: imported by folded runs only)
 
     try:
@@ -107,18 +108,18 @@ def check_tree(m: dict) -> None:
         raise Rejected("fold", str(e)) from None
 
 
-def unfold(instances: list[str], levels: list, S: int) -> tuple[list[list[str]], list[list[str]]]:
+def unfold(instances: list[str], levels: list, width: int) -> tuple[list[list[str]], list[list[str]]]:
     """Split the run proof's instances into chunk instances and every accumulator in the tree.
 
     A node's instances are its accumulator (16) then each child's instances in order; a chunk
-    proof's are H(state_in), H(batch_1..S), H(salt_out), H(state_out).
+    proof's are its `width` hashes (spec/layout.chunk_instances).
     """
     leaves, accs = [], []
 
     def walk(pos: int, depth: int, index: int) -> int:
         if depth == 0:
-            leaves.append(instances[pos : pos + S + 3])
-            return pos + S + 3
+            leaves.append(instances[pos : pos + width])
+            return pos + width
         accs.append(instances[pos : pos + ACC_INSTANCES])
         pos += ACC_INSTANCES
         for child in levels[depth - 1][index]["children"]:
@@ -126,6 +127,6 @@ def unfold(instances: list[str], levels: list, S: int) -> tuple[list[list[str]],
         return pos
 
     end = walk(0, len(levels), 0)
-    if end != len(instances) or any(len(x) != S + 3 for x in leaves):
+    if end != len(instances) or any(len(x) != width for x in leaves):
         raise Rejected("fold", f"run proof has {len(instances)} instances, the tree needs {end}")
     return leaves, accs

@@ -36,6 +36,7 @@ class Report:
     insecure_srs: bool = False   # the SRS is a dev SRS (allowed by the caller, else a failure)
     cannot_check: str | None = None
     prediction: list[list[float]] | None = None   # stage 7: the proved prediction
+    privacy: dict | None = None   # (DP-SGD) epsilon, delta, C, SIGMA and the accountant, derived from the claims
     seconds: float = 0.0
 
     @property
@@ -64,6 +65,6 @@ class Report:
         return {"format": P.REPORT_FORMAT, "verdict": self.verdict, "exit_code": P.EXIT[self.verdict],
                 "checks": sorted(checks, key=lambda c: c["at_seconds"]), "unbound": list(self.unbound),
                 "warnings": list(self.warnings), "cannot_check": self.cannot_check, "prediction": self.prediction,
-                "seconds": round(self.seconds, 3),
+                "privacy": self.privacy, "seconds": round(self.seconds, 3),
                 "claims": None if self.manifest is None else {k: self.manifest.get(k) for k in P.REPORT_CLAIMS},
                 "versions": {tool: version(tool) for tool in ("zkpot", "ezkl", "py_ecc")}}

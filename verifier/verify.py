@@ -6,7 +6,8 @@
                 rebuild.py  folded run the aggregation vk; each compared with the bundle's file, never taken from it
     3 prove     prove.py    every proof verified against the derived keys (proofs, or fold + pairing: decider.py)
     4 commit    commit.py   base, chain, final, schedule: the proofs' public hashes against the claims; owners:
-                owners.py   the data owners' signed roots against the batch commitments
+                owners.py   the data owners' signed roots against the batch commitments; (DP-SGD) beacon,
+                dp.py       noise, challenge: every step's noise committed and its challenge derived; epsilon
     5 vouch     vouch.py    (--package, --publisher) the keys someone published and signed
     6 model     model_check.py  (check-model) a model file is the run's final state (given its opening) or its base
     7 predict   inference.py    (--inference) an inference proof is of the run's final model
@@ -30,6 +31,7 @@ from zkpot.spec.errors import BadInput, CannotCheck, Rejected
 from zkpot.spec.schedule import expected_chunks
 from zkpot.verifier.commit import check_claims, check_data_owners
 from zkpot.verifier.derive import check_backbone, derive_circuit
+from zkpot.verifier.dp import check_dp
 from zkpot.verifier.inference import check_inference, read_opening
 from zkpot.verifier.model_check import base_commitment, check_release
 from zkpot.verifier.prove import verify_proofs
@@ -42,7 +44,7 @@ def verify_bundle(public: Path, allow_insecure_dev_srs: bool = False, deep: bool
                   package: Path | None = None, publishers: list[bytes] = (), model: Path | None = None,
                   opening: Path | None = None, srs: Path | None = None, inference: Path | None = None,
                   input_opening: Path | None = None, on_proof=lambda c, n: None, say=lambda message: None,
-                  owners: list[bytes] | None = None) -> Report:
+                  owners: list[bytes] | None = None, beacons: list[str] = (), witnesses: list[bytes] = ()) -> Report:
     """Every check on a bundle; see the module docstring. `bind=False` (the CLI's --trust-bundle-keys)
     checks the proofs against the bundle's own vk(s): the verdict is then at best UNBOUND. `model`
     (with the final `opening`, or alone for the base model): is this file the state the run proved?
@@ -50,7 +52,9 @@ def verify_bundle(public: Path, allow_insecure_dev_srs: bool = False, deep: bool
     bundle's SRS must be one this machine has hashed before (circuits/srs.py: see). `inference`: a
     directory `zkpot infer` wrote (with `input_opening`, the hidden inputs' opening): its prediction is
     the run's final model's. `owners`: the data owners' keys the caller trusts (--owner), for a run on
-    several owners' data."""
+    several owners' data. `beacons`: drand chain hashes the caller trusts besides drand's mainnet chains (--beacon),
+    for a DP-SGD run's challenges; `witnesses`: keys (--witness) whose attestation that the noise was committed
+    before the beacon round the caller trusts."""
     public, report, start = Path(public), Report(), time.perf_counter()
     if not (public / P.MANIFEST).is_file():  # the caller's path, not a bundle's content: bad input
         raise BadInput(f"{public}: not a bundle directory (no {P.MANIFEST})")
@@ -74,7 +78,9 @@ def verify_bundle(public: Path, allow_insecure_dev_srs: bool = False, deep: bool
             d = derive_circuit(b, what, bind, report, say)                      # 2
             instances = verify_proofs(b, d, deep, bind, report, on_proof, say)  # 3
             base = base_commitment(b.path(b.m["base"]["file"]), b.m)
-            check_claims(b.m, instances, b.batches, base, expected_chunks(b.m, len(b.batches)), report)  # 4
+            expected = expected_chunks(b.m, len(b.batches))
+            check_claims(b.m, instances, b.batches, base, expected, report)  # 4
+            check_dp(b.m, instances, expected, report, list(beacons), list(witnesses))
             check_data_owners(b, owners, report)
             if package is not None:                                             # 5
                 vouch(b, package, list(publishers), report)
