@@ -66,10 +66,10 @@ def attest(noise_root_file: dict, chain: dict, latest: dict, key) -> dict:
             "scheme": SCHEME}
 
 
-def challenge_felts(round_: beacon.Round, commitments: list[str], step: int, n_params: int, scale: int) -> list[str]:
-    """Step `step`'s public challenge r as field elements (the verifier derives the same)."""
-    root = beacon.commitment_root(commitments)
-    return [int_to_felt(k) for k in dp_spec.challenge(round_.randomness, root, step, n_params, scale)]
+def challenge_felts(round_: beacon.Round, root: bytes, step: int, n_params: int, scale: int) -> list[str]:
+    """Step `step`'s public challenge r as field elements, from the round and the root of every step's noise
+    commitment (spec/dp.challenge: the verifier derives the same)."""
+    return dp_spec.challenge(round_.randomness, root, step, n_params, scale)
 
 
 def as_values(felts: list[str], scale: int) -> list[float]:

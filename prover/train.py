@@ -212,14 +212,7 @@ def record_beacon(run: RunDir, chain: dict, round_: dict, attestations: list[dic
         chain_ = beacon.check_chain_info(chain)
         got = beacon.check_round(chain_, round_)
         for i, doc in enumerate(attestations):
-            attestation.check_attestation(doc, f"attestation {i}", "order")
-            s = doc["statement"]
-            if s["noise_root"] != root or s["chain"] != chain_.hash:
-                raise TrainError(f"attestation {i} is for noise root {s['noise_root'][:16]}… on chain {s['chain'][:16]}…, "
-                                 f"this run's is {root[:16]}… on {chain_.hash[:16]}…")
-            if got.round != s["after_round"] + 1:
-                raise TrainError(f"attestation {i} was signed after round {s['after_round']}: the challenges must come "
-                                 f"from round {s['after_round'] + 1}, not {got.round}")
+            attestation.check_attestation(doc, f"attestation {i}", "order", root, chain_.hash, got.round)
     except Rejected as e:
         raise TrainError(f"beacon: {e.args[0]}") from None
     write_json(run.beacon, recorded)
@@ -403,17 +396,17 @@ def dp_inputs(run: RunDir, cfg: RunConfig, layout: Layout, master: bytes, steps:
         fn.commitments = []
         return fn
     from zkpot.prover import dp
-
     from zkpot.spec.beacon import commitment_root
 
     round_ = beacon_round(run)
     commitments = dp.noise_commitments(master, steps, layout.n_params, cfg.scale)
-    if commitment_root(commitments).hex() != read_json(run.noise_root)["noise_root"]:
+    root = commitment_root(commitments)
+    if root.hex() != read_json(run.noise_root)["noise_root"]:
         raise TrainError(f"{run.noise_root}: not the root of this run's noise commitments (a file of another run?)")
 
     def fn(t: int) -> tuple[list[str], list[str]]:
         return (dp.noise_felts(master, t, layout.n_params, cfg.scale),
-                dp.challenge_felts(round_, commitments, t, layout.n_params, cfg.scale))
+                dp.challenge_felts(round_, root, t, layout.n_params, cfg.scale))
 
     fn.commitments = commitments
     return fn

@@ -46,7 +46,17 @@ def check_shape(doc, where: str, check: str) -> None:
     field(doc["scheme"] == SCHEME, f"scheme must be {SCHEME!r}")
 
 
-def check_attestation(doc, where: str, check: str) -> bytes:
-    """Shape, proof of possession and signature of one attestation; returns the witness's public key."""
+def check_attestation(doc, where: str, check: str, root: str, chain: str, round_: int) -> bytes:
+    """One attestation binds this run's order: its shape, proof of possession and signature hold, it is for this
+    noise root (hex) and chain, and it was signed while the round before `round_` (the challenges') was the latest.
+    Returns the witness's public key; raises Rejected(check)."""
     check_shape(doc, where, check)
-    return check_signed(doc, where, check, DOMAIN)
+    pk = check_signed(doc, where, check, DOMAIN)
+    s = doc["statement"]
+    need(check, s["noise_root"] == root and s["chain"] == chain,
+         f"{where} attests noise root {s['noise_root'][:16]}… on chain {s['chain'][:16]}…, this run's is {root[:16]}… "
+         f"on {chain[:16]}…")
+    need(check, round_ == s["after_round"] + 1,
+         f"{where} was signed while round {s['after_round']} was the latest: the challenges must come from round "
+         f"{s['after_round'] + 1}, not {round_}")
+    return pk

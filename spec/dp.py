@@ -59,9 +59,10 @@ def sensitivity_quanta(clip: float, n_params: int, scale: int) -> int:
     return math.ceil(2 * (clip * 2 ** scale + math.sqrt(n_params)))
 
 
-def challenge(randomness: bytes, root: bytes, step: int, n_params: int, scale: int) -> list[int]:
-    """Step `step`'s public uniforms r, as integers k (r = k / 2^scale): from the beacon round's randomness and the
-    root of every step's noise commitment (spec/beacon.challenge_words says why both)."""
+def challenge(randomness: bytes, root: bytes, step: int, n_params: int, scale: int) -> list[str]:
+    """Step `step`'s public uniforms r = k / 2^scale, as the field elements k the circuit takes: from the beacon
+    round's randomness and the root of every step's noise commitment (spec/beacon.challenge_words says why both)."""
     from zkpot.spec.beacon import challenge_words
+    from zkpot.spec.felts import int_to_felt
 
-    return challenge_words(randomness, root, step, challenge_length(n_params), scale)
+    return [int_to_felt(k) for k in challenge_words(randomness, root, step, challenge_length(n_params), scale)]

@@ -137,15 +137,17 @@ def test_the_proofs_carry_each_steps_noise_commitment_and_challenge(run_dp):
     """What the verifier reads from the proofs is what the prover committed: H(v | salt) and H(r) of each step."""
     from zkpot.prover.commit import load_or_create_master_key
     from zkpot.prover.train import beacon_round
+    from zkpot.spec.beacon import commitment_root
     from zkpot.spec.layout import challenge_at, noise_at
 
     m = json.loads((run_dp.public / "manifest.json").read_text())
     n, scale = param_count(m["run"]["layout"]["shapes"]), m["run"]["scale"]
     commitments = prover_dp.noise_commitments(load_or_create_master_key(run_dp.master_key), len(m["chunks"]), n, scale)
+    root = commitment_root(commitments)
     for c, chunk in enumerate(m["chunks"]):
         inst = json.loads((run_dp.public / chunk["proof"]).read_text())["instances"][0]
         assert inst[noise_at(0)] == commitments[c]
-        r = prover_dp.challenge_felts(beacon_round(run_dp), commitments, c, n, scale)
+        r = prover_dp.challenge_felts(beacon_round(run_dp), root, c, n, scale)
         assert inst[challenge_at(0)] == ezkl.poseidon_hash(r)[0]
 
 
@@ -277,10 +279,15 @@ def test_noise_reused_in_two_steps_is_rejected(tmp_path, monkeypatch):
 
 def test_noise_committed_after_the_challenge_is_rejected(tmp_path, monkeypatch):
     """A trainer that learnt r, then changed its noise: r is no longer the one the commitments give."""
+    from zkpot.spec.beacon import commitment_root
+
     real = prover_dp.challenge_felts
     earlier = "2a" + "00" * 31   # the commitment it had made before changing step 0's noise
-    monkeypatch.setattr(prover_dp, "challenge_felts",
-                        lambda round_, commitments, step, n, scale: real(round_, [earlier, *commitments[1:]], step, n, scale))
+
+    def challenge_before_the_change(round_, root, step, n, scale):   # (the published commitments' root unused)
+        return real(round_, commitment_root([earlier, earlier[:-2] + "01"]), step, n, scale)
+
+    monkeypatch.setattr(prover_dp, "challenge_felts", challenge_before_the_change)
     rd = dp_run(tmp_path, epochs=1)
     assert failed_at(verify(rd.public)) == ["challenge"]
 
