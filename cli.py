@@ -1002,6 +1002,54 @@ def dp_attest(
               f"(witness {doc['public_key'][:16]}…) -> {out_file}")
 
 
+# --- this machine's cache ----------------------------------------------------------------------------
+
+cache_app = typer.Typer(no_args_is_help=True, help="This machine's cache ($ZKPOT_CACHE, default ~/.cache/zkpot): what it "
+                                                   "holds, and pruning what other versions of zkpot or its tools made.")
+app.add_typer(cache_app, name="cache")
+
+
+def _cache_table(rows: list[dict], title: str) -> Table:
+    gb = lambda n: f"{n / 2**30:.2f} GB"
+    t = Table(title=title)
+    for col in ("namespace", "entries", "size", "of other versions", "their size", "unmarked"):
+        t.add_column(col, justify="left" if col == "namespace" else "right")
+    for r in rows:
+        t.add_row(r["namespace"], str(r["entries"]), gb(r["bytes"]), str(len(r["stale"])), gb(r["stale_bytes"]),
+                  str(r["unmarked"]))
+    return t
+
+
+@cache_app.command("info")
+@_clean_errors
+def cache_info():
+    """What the cache holds per namespace, and how much of it other versions made (what `prune` deletes)."""
+    from zkpot.spec import cache
+
+    rows = cache.survey()
+    out.print(_cache_table(rows, f"cache {cache.root()}"))
+    out.print("unmarked: made before zkpot marked its entries, by versions it cannot tell; kept by prune "
+              "(a dev SRS or an SRS's record may be today's)", highlight=False)
+
+
+@cache_app.command("prune")
+@_clean_errors
+def cache_prune(dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be deleted; delete nothing.")):
+    """Delete the entries made by other versions of zkpot's code or tools than this one's (keys of older
+    circuits: up to 9 GB each). Safe: whatever needs an entry derives it again; another installed zkpot
+    sharing this cache would."""
+    from zkpot.spec import cache
+
+    rows = cache.survey()
+    out.print(_cache_table(rows, f"cache {cache.root()}"))
+    n, size = sum(len(r["stale"]) for r in rows), sum(r["stale_bytes"] for r in rows)
+    if dry_run:
+        out.print(f"would delete {n} entries of other versions, {size / 2**30:.2f} GB", highlight=False)
+        return
+    n, freed = cache.prune(rows)
+    out.print(f"deleted {n} entries of other versions, {freed / 2**30:.2f} GB freed", highlight=False)
+
+
 def main():
     """The CLI, with click's usage errors (an unknown option, a value not among the choices) as one line."""
     warnings.simplefilter("ignore", FutureWarning)  # libraries' deprecation notes are not the user's to act on

@@ -62,10 +62,16 @@ def check_disk(logrows: int, where: Path) -> None:
         )
 
 
-def _keys(children: list[Path], logrows: int, srs: Path, say=lambda msg: None) -> tuple[Path, Path]:
-    """Aggregation keys, cached by what determines them: the inner protocols, their count, logrows, SRS."""
+def key_entry(children: list[Path], logrows: int, srs: Path) -> Path:
+    """The cache entry of the aggregation keys of these children: keyed by what determines them (the inner
+    protocols, their count, logrows, SRS) and the code's versions."""
     protocols = [read_json(c, max_bytes=1 << 30)["protocol"] for c in children]
-    d = cache.entry("aggregation", logrows=logrows, srs=srs_mod.sha256_file(srs), protocols=protocols)
+    return cache.entry("aggregation", logrows=logrows, srs=srs_mod.sha256_file(srs), protocols=protocols)
+
+
+def _keys(children: list[Path], logrows: int, srs: Path, say=lambda msg: None) -> tuple[Path, Path]:
+    """Aggregation keys, from the cache or set up once."""
+    d = key_entry(children, logrows, srs)
     vk, pk = d / "vk.key", d / "pk.key"
     if not pk.exists():
         check_disk(logrows, d)

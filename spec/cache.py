@@ -4,8 +4,9 @@ Root: $ZKPOT_CACHE, or ~/.cache/zkpot. An entry is a directory NAMESPACE/ID, whe
 hex digits of sha256 over the canonical JSON of {inputs: what the entry is a function of, versions: what
 made it}. The versions are the hash of zkpot's own code that derivations are made by (code_hash: the
 spec, models, circuits and verifier subpackages, so an edit to a derivation rule makes new entries with no number
-to bump) and the versions of the tools (zkpot, ezkl, torch, onnx); a namespace whose entries do not
-depend on zkpot's code is keyed by the few it names (KEYED_BY: a dev SRS by ezkl's alone). Every file in
+to bump), the hash of the module that calls ezkl (pipeline_hash) and the versions of the tools (zkpot,
+ezkl, torch, onnx); a namespace whose entries do not depend on all of them is keyed by the few it names
+(KEYED_BY: a dev SRS by ezkl's alone, the prover's keys by ezkl's and the pipeline's). Every file in
 it is written atomically (spec/artifacts.py), so a file that exists is complete. docs/cache.md is this
 table in prose.
 
@@ -20,7 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
+import shutil
 import stat
 import tempfile
 from functools import cache
@@ -38,10 +41,12 @@ NAMESPACES = {
                  "<srs>.json`) and a sample proof of the chunk circuit on zero inputs (`aggregation-sample-c-<srs>.json`); "
                  "each sealed", "the circuit claims", "circuits/derive.py, verifier/rebuild.py",
                  "prover (train, setup, infer), verifier (derive, rebuild)"),
-    "keys": ("vk.key and pk.key of a step or inference circuit", "step.onnx and settings.json sha256, SRS sha256",
+    "keys": ("vk.key and pk.key of a step or inference circuit", "step.onnx and settings.json sha256, SRS sha256; of the "
+             "versions, ezkl's and circuits/pipeline.py's only (its calls of ezkl)",
              "prover/keys.py", "prover (setup, prove, infer)"),
     "aggregation": ("vk.key and pk.key of an aggregation circuit: the prover's own, not sealed (a verifier derives "
-                    "every aggregation vk itself: circuits)", "logrows, SRS sha256, the inner proofs' protocols",
+                    "every aggregation vk itself: circuits)", "logrows, SRS sha256, the inner proofs' protocols; of the versions, "
+                    "ezkl's and circuits/pipeline.py's only",
                     "prover/fold.py", "prover/fold.py"),
     "srs-seen": ("a full SRS's record (srs.json: sha256, logrows, where it was) and its verifier part, sealed; "
                  "the origin is judged from the sha256 on every read",
@@ -57,13 +62,19 @@ NAMESPACES = {
                     "the user"),
 }
 TOOLS = ("zkpot", "ezkl", "torch", "onnx")
-VERSIONS = ("code", *TOOLS)   # what keys an entry, beside its inputs (versions())
+MARK = "made-by.json"   # in every entry: the versions that made it (entry, survey)
+VERSIONS = ("code", "pipeline", *TOOLS)   # what keys an entry, beside its inputs (versions())
 CODE = ("spec", "models", "circuits", "verifier")   # zkpot's subpackages that derivations are made by (code_hash; verifier: rebuild.py derives the aggregation files)
+PIPELINE = "circuits/pipeline.py"   # the module through which the prover calls ezkl (pipeline_hash)
 # namespace: the versions it is keyed by, where not all of VERSIONS. A dev SRS is ezkl.gen_srs(logrows): no
 # code of zkpot's makes it, and it costs minutes (~7 at logrows 21) to make again after every edit; which full
 # SRS files this machine hashed (and what `srs import` checked) must not be forgotten at every edit either (a
-# verifier would ask for --srs again); a graph is named by its own bytes' hash.
-KEYED_BY = {"srs-dev": ("ezkl",), "srs-seen": ("ezkl",), "srs-checked": ("ezkl",), "graphs": ()}
+# verifier would ask for --srs again); a graph is named by its own bytes' hash. The prover's keys are ezkl's
+# compile and setup of files their inputs name by sha256 (a step's ONNX and settings; an aggregation's inner
+# protocols): a function of those, of how PIPELINE calls ezkl and of ezkl, not of the rest of zkpot's code, so an
+# edit elsewhere does not set up an 8.9 GB aggregation key again.
+KEYED_BY = {"srs-dev": ("ezkl",), "srs-seen": ("ezkl",), "srs-checked": ("ezkl",), "graphs": (),
+            "keys": ("pipeline", "ezkl"), "aggregation": ("pipeline", "ezkl")}
 
 
 def root() -> Path:
@@ -161,12 +172,20 @@ def code_hash() -> str:
 
 
 @cache
+def pipeline_hash() -> str:
+    """sha256 of PIPELINE as installed: what keys the prover's ezkl keys besides ezkl's version."""
+    from importlib.resources import files
+
+    return hashlib.sha256((files("zkpot") / PIPELINE).read_bytes()).hexdigest()
+
+
+@cache
 def versions() -> dict:
-    """What made an entry: zkpot's code (code_hash) and, from the installed packages' metadata (no import of
-    torch), the tools' versions."""
+    """What made an entry: zkpot's code (code_hash), its ezkl calls (pipeline_hash) and, from the installed
+    packages' metadata (no import of torch), the tools' versions."""
     from importlib.metadata import version
 
-    return {"code": code_hash(), **{tool: version(tool) for tool in TOOLS}}
+    return {"code": code_hash(), "pipeline": pipeline_hash(), **{tool: version(tool) for tool in TOOLS}}
 
 
 def entry_id(inputs: dict, keyed_by: tuple[str, ...] = VERSIONS) -> str:
@@ -175,9 +194,65 @@ def entry_id(inputs: dict, keyed_by: tuple[str, ...] = VERSIONS) -> str:
     return hashlib.sha256(canonical_json({"inputs": inputs, "versions": made_by})).hexdigest()[:32]
 
 
+def made_by(namespace: str) -> dict:
+    """The versions that key `namespace`'s entries, as this process has them."""
+    return {name: versions()[name] for name in KEYED_BY.get(namespace, VERSIONS)}
+
+
 def entry(namespace: str, **inputs) -> Path:
-    """The directory of the entry of `namespace` made from `inputs` (not created), keyed by the versions
-    the namespace names (KEYED_BY), else by all of them."""
+    """The directory of the entry of `namespace` made from `inputs`, keyed by the versions the namespace
+    names (KEYED_BY), else by all of them. Made, with its MARK (the versions, in clear), if it was not: an
+    ID is a one-way hash, and the mark is how `prune` tells the entries of older versions from today's."""
     if namespace not in NAMESPACES:
         raise ValueError(f"no cache namespace {namespace!r}")
-    return root() / namespace / entry_id(inputs, KEYED_BY.get(namespace, VERSIONS))
+    by = KEYED_BY.get(namespace, VERSIONS)
+    d = root() / namespace / entry_id(inputs, by)
+    if _mark_of(d) != made_by(namespace):   # (absent, or not this ID's: planted or torn)
+        with atomic_path(d / MARK) as tmp:   # (makes d; only prune reads it: a planted mark can cost an entry, never a verdict)
+            tmp.write_bytes(canonical_json({"versions": made_by(namespace)}))
+    return d
+
+
+def _mark_of(d: Path) -> dict | None:
+    try:
+        return json.loads((d / MARK).read_bytes())["versions"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _size(d: Path) -> int:
+    return sum(f.stat().st_size for f in d.rglob("*") if f.is_file() and not f.is_symlink())
+
+
+def survey() -> list[dict]:
+    """Per namespace: its entries and bytes, and those made by other versions than this process's (`stale`:
+    marked with other versions, or unmarked where the namespace is keyed by more than ezkl's version: those
+    IDs all moved when the marks came in). Unmarked entries of the namespaces keyed by ezkl's version or by
+    nothing (a dev SRS, an SRS's record, a graph) are counted apart, not stale: they may be today's."""
+    rows = []
+    for ns in NAMESPACES:
+        row = {"namespace": ns, "entries": 0, "bytes": 0, "stale": [], "stale_bytes": 0, "unmarked": 0}
+        current, by = made_by(ns), KEYED_BY.get(ns, VERSIONS)
+        for d in sorted(p for p in (root() / ns).iterdir() if p.is_dir()):
+            size, mark = _size(d), _mark_of(d)
+            row["entries"] += 1
+            row["bytes"] += size
+            if mark is None and set(by) <= {"ezkl"}:
+                row["unmarked"] += 1
+            elif mark != current:
+                row["stale"].append(d)
+                row["stale_bytes"] += size
+        rows.append(row)
+    return rows
+
+
+def prune(rows: list[dict]) -> tuple[int, int]:
+    """Delete the stale entries `survey` found; (entries, bytes) freed. Deleting an entry is always safe:
+    whatever needs it derives it again."""
+    n = freed = 0
+    for row in rows:
+        for d in row["stale"]:
+            freed += _size(d)
+            shutil.rmtree(d, ignore_errors=True)
+            n += 1
+    return n, freed

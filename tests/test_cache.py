@@ -43,7 +43,7 @@ def code_moved(own_cache, monkeypatch):
 
 def test_an_entry_moves_when_the_code_hash_moves(code_moved):
     assert code_moved["circuits"][0] != code_moved["circuits"][1]
-    assert code_moved["keys"][0] != code_moved["keys"][1]
+    assert code_moved["keys"][0] == code_moved["keys"][1]  # (ezkl's setup of hashed files: keyed by the pipeline, below)
 
 
 def test_a_dev_srs_does_not_move_with_the_code_but_with_ezkl(code_moved, monkeypatch):
@@ -67,9 +67,9 @@ def test_the_code_hash_is_stable_and_computed_once():
     assert cache.code_hash() == first and len(first) == 64
 
 
-def entry_in(copy: Path, tmp: Path) -> str:
-    """The circuits entry of one claim, as the zkpot package at copy/zkpot names it (a fresh process)."""
-    code = "from zkpot.spec import cache; print(cache.entry('circuits', claims={'lr': 0.5}).name)"
+def entry_in(copy: Path, tmp: Path, namespace: str = "circuits") -> str:
+    """The entry of one input in `namespace`, as the zkpot package at copy/zkpot names it (a fresh process)."""
+    code = f"from zkpot.spec import cache; print(cache.entry({namespace!r}, claims={{'lr': 0.5}}).name)"
     env = {**os.environ, "PYTHONPATH": str(copy), "ZKPOT_CACHE": str(tmp / "cache")}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -93,9 +93,67 @@ def test_an_edit_to_the_derivation_code_makes_new_entries(tmp_path):
     with open(copy / "zkpot" / "prover" / "prove.py", "a") as f:
         f.write("\n# not a derivation\n")
     assert entry_in(copy, tmp_path) == same
-    for module in ("models/step.py", "circuits/derive.py", "spec/lookups.py", "verifier/rebuild.py"):
+    keys = entry_in(copy, tmp_path, "keys")
+    for module in ("models/step.py", "circuits/derive.py", "spec/lookups.py", "verifier/rebuild.py", "circuits/pipeline.py"):
         text = (copy / "zkpot" / module).read_text()
         (copy / "zkpot" / module).write_text(text + "\n# a derivation rule changed\n")
         assert entry_in(copy, tmp_path) != same, module
+        # the prover's keys move only with how zkpot calls ezkl (and ezkl)
+        assert (entry_in(copy, tmp_path, "keys") != keys) == (module == "circuits/pipeline.py"), module
         (copy / "zkpot" / module).write_text(text)
         assert entry_in(copy, tmp_path) == same, module
+
+
+def _inputs(ns: str) -> dict:
+    return {"circuits": {"claims": {"lr": 0.5}}, "keys": {"onnx": "a" * 64, "settings": "b" * 64, "srs": "c" * 64},
+            "aggregation": {"logrows": 21, "srs": "c" * 64, "protocols": [None]}, "srs-seen": {"sha256": "d" * 64},
+            "srs-dev": {"logrows": 21}, "graphs": {"sha256": "e" * 64}, "srs-checked": {"sha256": "f" * 64}}[ns]
+
+
+@pytest.mark.parametrize("moved", cache.VERSIONS)
+def test_prune_deletes_what_other_versions_made_and_nothing_else(own_cache, monkeypatch, moved):
+    """Every namespace gets an entry under today's versions, then (one version moved, as an upgrade moves it)
+    another under the new ones: prune deletes exactly the entries whose versions key them and moved, and
+    whatever a namespace holds under the versions of the process that prunes is kept."""
+    old = {}
+    for ns in cache.NAMESPACES:
+        old[ns] = cache.entry(ns, **_inputs(ns))
+        (old[ns] / "payload").write_bytes(b"x" * 1000)
+    real = cache.versions()
+    monkeypatch.setattr(cache, "versions", lambda: {**real, moved: real[moved] + "-next"})
+    new = {ns: cache.entry(ns, **_inputs(ns)) for ns in cache.NAMESPACES}
+    rows = cache.survey()
+    keyed = {ns for ns in cache.NAMESPACES if moved in cache.KEYED_BY.get(ns, cache.VERSIONS)}
+    assert {r["namespace"] for r in rows if r["stale"]} == keyed
+    assert all(r["stale"] == [old[r["namespace"]]] and r["stale_bytes"] >= 1000 for r in rows if r["namespace"] in keyed)
+    assert cache.prune(rows)[0] == len(keyed)
+    for ns in cache.NAMESPACES:
+        assert new[ns].is_dir()
+        assert old[ns].is_dir() == (ns not in keyed)  # (an entry not keyed by the moved version is the same entry)
+    assert not any(r["stale"] for r in cache.survey())
+
+
+def test_prune_counts_unmarked_entries_by_what_keys_them(own_cache):
+    """An entry made before zkpot wrote marks: stale where zkpot's code keys it (other code made it, surely),
+    kept and counted as unmarked where it may be today's (a dev SRS: minutes to make again)."""
+    for ns in ("keys", "srs-dev"):
+        (own_cache / ns / ("0" * 32)).mkdir(parents=True)
+        (own_cache / ns / ("0" * 32) / "x").write_bytes(b"x")
+    rows = {r["namespace"]: r for r in cache.survey()}
+    assert [d.name for d in rows["keys"]["stale"]] == ["0" * 32] and rows["keys"]["unmarked"] == 0
+    assert rows["srs-dev"]["stale"] == [] and rows["srs-dev"]["unmarked"] == 1
+
+
+def test_cache_prune_through_the_cli(own_cache):
+    """`zkpot cache prune --dry-run` deletes nothing; `zkpot cache prune` deletes the stale entry."""
+    stale = own_cache / "keys" / ("0" * 32)
+    stale.mkdir(parents=True)
+    (stale / "pk.key").write_bytes(b"k" * 4096)
+    env = {**os.environ, "ZKPOT_CACHE": str(own_cache)}
+    run = lambda *a: subprocess.run([sys.executable, "-m", "zkpot.cli", "cache", *a], env=env, capture_output=True, text=True)
+    r = run("prune", "--dry-run")
+    assert r.returncode == 0 and "would delete 1 entries" in r.stdout and stale.is_dir(), r.stdout + r.stderr
+    r = run("prune")
+    assert r.returncode == 0 and "deleted 1 entries" in r.stdout and not stale.exists(), r.stdout + r.stderr
+    r = run("info")
+    assert r.returncode == 0 and "keys" in r.stdout, r.stdout + r.stderr

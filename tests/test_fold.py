@@ -20,7 +20,7 @@ import pytest
 from zkpot.spec.artifacts import sha256_file
 from zkpot.prover import train as tr
 from zkpot.prover.config import RunConfig
-from zkpot.prover.fold import DiskSpaceError, check_disk, fold
+from zkpot.prover.fold import DiskSpaceError, check_disk, fold, key_entry, logrows_for
 from zkpot.prover.keys import setup
 from zkpot.prover.prove import prove_all
 from zkpot.prover.run import RunDir
@@ -520,10 +520,11 @@ def test_fold_without_keeping_keys(folded, tmp_path, monkeypatch):
     monkeypatch.setenv("ZKPOT_CACHE", str(cache))
     fold(public, 1, keep_keys=False, srs=folded.srs)
     level_vk = (public / "fold" / "level1_fanin1.vk").read_bytes()
-    # (other key directories may hold no vk: a setup_aggregate that failed leaves its directory)
-    kept = [d for d in (cache / "aggregation").iterdir() if (d / "vk.key").is_file() and (d / "vk.key").read_bytes() == level_vk]
-    assert len(kept) == 1 and not (kept[0] / "pk.key").exists()
-    assert (session / "aggregation" / kept[0].name / "pk.key").exists()  # only this cache's link went
+    # the entry the fold used, by its key (the session's cache may hold entries of older code with the same vk)
+    used = key_entry([public / "proofs" / "chunk_00000.json"], logrows_for(1), folded.srs)
+    assert used.parent == cache / "aggregation"
+    assert (used / "vk.key").read_bytes() == level_vk and not (used / "pk.key").exists()
+    assert (session / "aggregation" / used.name / "pk.key").exists()  # only this cache's link went
     assert sha256_file(public / "fold" / "level1_00000.json") == node
     report, failed = checks(public)
     assert report.ok, failed

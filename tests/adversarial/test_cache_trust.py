@@ -89,8 +89,6 @@ def test_every_cached_file_planted(run_a, own_cache, tmp_path):
 
 def test_a_seal_is_bound_to_its_place(own_cache):
     a, b = cache.entry("circuits", claims=1) / "vk.key", cache.entry("circuits", claims=2) / "vk.key"
-    for f in (a, b):
-        f.parent.mkdir(parents=True)
     a.write_bytes(b"vk of claims 1")
     assert cache.sealed(a) is None
     cache.seal(a)
