@@ -211,6 +211,27 @@ def test_an_onnx_models_adapters_verify_valid_and_only_they_move(export_run):
         assert torch.allclose(plain(x), adapted(x), atol=1e-5)
 
 
+def test_a_prediction_of_an_onnx_model_with_adapters_verifies(export_run, tmp_path):
+    """`zkpot infer` on the adapted ONNX run (a MatMul's adapter and the Gemm's): its inference circuit is derived
+    from the same graph and adapters, its prediction bound to the run's final state; the prediction is what the
+    merged release computes in float (to the fixed point's error)."""
+    run, _ = export_run
+    rows = np.random.default_rng(1).uniform(-1, 1, (2, 8)).round(3)
+    (tmp_path / "in.csv").write_text("\n".join(",".join(map(str, r)) for r in rows) + "\n")
+    r = zkpot("infer", run.root, tmp_path / "in.csv", "--out", tmp_path / "pred", cwd=tmp_path)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    report, failed = checks(run.public, inference=tmp_path / "pred")
+    assert report.verdict == P.DEV_SRS_VALID and {"infer-circuit", "infer-proof", "weights", "prediction"} <= {
+        n for n, _ in report.passed}, (failed, report.failures)
+    m = json.loads((run.public / P.MANIFEST).read_text())
+    plain = onnx_graph.load_module(m["run"]["model"]["graph"])
+    plain.load_state_dict({n: torch.from_numpy(a) for n, a in load_file(str(run.final_merged)).items()})
+    with torch.no_grad():
+        want = plain(torch.tensor(rows, dtype=torch.float32)).numpy().ravel()
+    got = np.array(report.prediction, dtype=float).ravel()
+    assert got.shape == want.shape and np.allclose(got, want, atol=0.05), (got, want)
+
+
 @pytest.mark.parametrize("shapes", ["as they were", "adjusted to it"])
 def test_an_onnx_adapter_of_another_rank_is_rejected_at_run(export_run, tmp_path, shapes):
     """The claims name rank 2 (the layout's shapes left, or made rank 2's): not the published step (`run`)."""
