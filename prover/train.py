@@ -12,7 +12,8 @@ import json
 import logging
 import shutil
 import tempfile
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import ezkl
@@ -361,7 +362,7 @@ def fixed_point_run(run: RunDir, on_step=lambda t, n: None) -> dict:
             w = read_json(run.witness(c), max_bytes=1 << 30)
         else:
             nsalt = to_felts(salt_values(salt_words(master, "state", c + 1), cfg.scale), cfg.scale)
-            per_step = [[felts_of(b), *extra(c * S + i)] for i, (_, b) in enumerate(steps)]
+            per_step = [[felts_of(b), *extra.at(c * S + i)] for i, (_, b) in enumerate(steps)]
             pipeline.write_input(run.chunk_input(c), state, *[x for inputs in per_step for x in inputs], nsalt)
             w = pipeline.gen_witness(run.chunk_input(c), run.compiled, run.witness(c))
         try:
@@ -388,13 +389,18 @@ def fixed_point_run(run: RunDir, on_step=lambda t, n: None) -> dict:
     return finish(run, cfg, layout, state, X, Y, parts, order, extra)
 
 
-def dp_inputs(run: RunDir, cfg: RunConfig, layout: Layout, master: bytes, steps: int):
-    """t -> step t's DP inputs (noise, challenge) as field elements; () for plain SGD. Its `commitments`: every
-    step's noise commitment, in step order."""
+@dataclass(frozen=True)
+class DPInputs:
+    """Every step's noise commitment in step order, and `at(t)`: step t's DP inputs (noise, challenge) as field
+    elements. Empty for plain SGD."""
+    commitments: list = field(default_factory=list)
+    at: Callable[[int], tuple] = lambda t: ()
+
+
+def dp_inputs(run: RunDir, cfg: RunConfig, layout: Layout, master: bytes, steps: int) -> DPInputs:
+    """The run's DP inputs, its noise commitments checked against the root the run committed to."""
     if not cfg.dp:
-        fn = lambda t: ()  # noqa: E731
-        fn.commitments = []
-        return fn
+        return DPInputs()
     from zkpot.prover import dp
     from zkpot.spec.beacon import commitment_root
 
@@ -404,15 +410,14 @@ def dp_inputs(run: RunDir, cfg: RunConfig, layout: Layout, master: bytes, steps:
     if root.hex() != read_json(run.noise_root)["noise_root"]:
         raise TrainError(f"{run.noise_root}: not the root of this run's noise commitments (a file of another run?)")
 
-    def fn(t: int) -> tuple[list[str], list[str]]:
+    def at(t: int) -> tuple[list[str], list[str]]:
         return (dp.noise_felts(master, t, layout.n_params, cfg.scale),
                 dp.challenge_felts(round_, root, t, layout.n_params, cfg.scale))
 
-    fn.commitments = commitments
-    return fn
+    return DPInputs(commitments, at)
 
 
-def finish(run, cfg, layout, state, X, Y, parts, order, extra=None) -> dict:
+def finish(run, cfg, layout, state, X, Y, parts, order, extra: DPInputs = DPInputs()) -> dict:
     """Write the trained model (private) and compare it with the float run of the same schedule."""
     P = layout.n_params
     fixed = torch.tensor([ezkl.felt_to_float(f, cfg.scale) for f in state[:P]], dtype=torch.float32)
@@ -422,7 +427,7 @@ def finish(run, cfg, layout, state, X, Y, parts, order, extra=None) -> dict:
         from zkpot.prover.dp import as_values
 
         step = make_dp_step(module, cfg.loss, layout, optimizer(cfg), DP(cfg.dp_clip, cfg.dp_noise), cfg.scale)
-        floats = lambda t: [torch.tensor(as_values(f, cfg.scale)) for f in extra(t)]  # noqa: E731
+        floats = lambda t: [torch.tensor(as_values(f, cfg.scale)) for f in extra.at(t)]  # noqa: E731
     else:
         step, floats = make_step(module, cfg.loss, layout, optimizer(cfg)), lambda t: []
     ref, _ = float_run(step, initial_state(layout, module), X, Y, parts, order, floats=floats)
