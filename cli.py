@@ -1042,8 +1042,8 @@ def cache_prune(dry_run: bool = typer.Option(False, "--dry-run", help="Show what
 
     rows = cache.survey()
     out.print(_cache_table(rows, f"cache {cache.root()}"))
-    n, size = sum(len(r["stale"]) for r in rows), sum(r["stale_bytes"] for r in rows)
     if dry_run:
+        n, size = cache.stale_total(rows)
         out.print(f"would delete {n} entries of other versions, {size / 2**30:.2f} GB", highlight=False)
         return
     n, freed = cache.prune(rows)

@@ -205,11 +205,10 @@ def entry(namespace: str, **inputs) -> Path:
     ID is a one-way hash, and the mark is how `prune` tells the entries of older versions from today's."""
     if namespace not in NAMESPACES:
         raise ValueError(f"no cache namespace {namespace!r}")
-    by = KEYED_BY.get(namespace, VERSIONS)
-    d = root() / namespace / entry_id(inputs, by)
-    if _mark_of(d) != made_by(namespace):   # (absent, or not this ID's: planted or torn)
+    d, current = root() / namespace / entry_id(inputs, KEYED_BY.get(namespace, VERSIONS)), made_by(namespace)
+    if _mark_of(d) != current:   # (absent, or not this ID's: planted or torn)
         with atomic_path(d / MARK) as tmp:   # (makes d; only prune reads it: a planted mark can cost an entry, never a verdict)
-            tmp.write_bytes(canonical_json({"versions": made_by(namespace)}))
+            tmp.write_bytes(canonical_json({"versions": current}))
     return d
 
 
@@ -246,13 +245,18 @@ def survey() -> list[dict]:
     return rows
 
 
+def stale_total(rows: list[dict]) -> tuple[int, int]:
+    """(entries, bytes) of the stale entries `survey` found."""
+    return sum(len(r["stale"]) for r in rows), sum(r["stale_bytes"] for r in rows)
+
+
 def prune(rows: list[dict]) -> tuple[int, int]:
-    """Delete the stale entries `survey` found; (entries, bytes) freed. Deleting an entry is always safe:
-    whatever needs it derives it again."""
-    n = freed = 0
+    """Delete the stale entries `survey` found; their (entries, bytes). Deleting an entry is always safe:
+    whatever needs it derives it again (one another process deleted first is gone already)."""
     for row in rows:
         for d in row["stale"]:
-            freed += _size(d)
-            shutil.rmtree(d, ignore_errors=True)
-            n += 1
-    return n, freed
+            try:
+                shutil.rmtree(d)
+            except FileNotFoundError:
+                pass
+    return stale_total(rows)
